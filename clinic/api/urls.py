@@ -1,0 +1,19 @@
+"""/api/v1/: ninja's URL patterns, each wrapped so every error has one JSON shape, then a JSON 404."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, re_path
+
+from clinic.api.errors import json_errors, not_found
+from clinic.api.views import api
+
+_patterns, _app, _namespace = api.urls
+app_name = "api"
+
+
+def _wrap(pattern: URLPattern) -> URLPattern:
+    pattern.callback = json_errors(pattern.callback)
+    return pattern
+
+
+urlpatterns = [*(_wrap(p) for p in _patterns), re_path(r"^(?P<path>.*)$", json_errors(not_found))]

@@ -1,0 +1,162 @@
+"""Celery task on queue `training`: run a TrainingRun (GRPO or SFT) and keep its row in sync.
+
+The task takes the run's id, is safe to deliver twice (a finished run returns at once; a run that
+was interrupted — worker killed, kill -9 — resumes from its last checkpoint, because the loop
+resumes from whatever `step-N` exists in the run's directory), writes one TrainingStep row per
+step, registers every checkpoint as a candidate ModelVersion whose reference is the checkpoint
+directory, and stops cleanly after the current step when an admin sets `cancel_requested`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.mlops.models import Example, ModelVersion, TrainingRun, TrainingStep
+
+logger = logging.getLogger(__name__)
+LOG_LIMIT = 100_000  # characters of the log kept on the row (the full log is train.log in the run dir)
+FINISHED = {TrainingRun.State.SUCCEEDED, TrainingRun.State.FAILED, TrainingRun.State.CANCELLED}
+
+
+def run_directory(run: TrainingRun) -> Path:
+    return Path(settings.VAR_DIR) / "checkpoints" / f"run-{run.pk}"
+
+
+def run_examples(run: TrainingRun, split: str) -> list[dict[str, Any]]:
+    """The run's datasets as plain Example dicts (COMMON.md); clinician rows carry their weight."""
+    rows = Example.objects.filter(dataset__in=run.datasets.all()).order_by("dataset_id", "key")
+    if split:
+        rows = rows.filter(split=split)
+    return [
+        {
+            "key": f"{r.dataset_id}:{r.key}",
+            "dialogue": r.dialogue,
+            "reference": r.reference,
+            "facts": r.facts,
+            "specialty": r.specialty,
+            "condition": r.condition,
+            "split": r.split,
+            "source": r.source,
+            "seed": r.seed,
+            "weight": r.weight,
+        }  # fmt: skip
+        for r in rows
+    ]
+
+
+def resolve_run_config(run: TrainingRun):
+    """The validated config for `run`: its preset plus overrides, kind, base model and directory."""
+    from training.config import build_config
+
+    overrides = dict(run.config or {})
+    overrides.setdefault("kind", run.kind)
+    overrides.setdefault("mode", run.mode or "local")
+    overrides["output_dir"] = str(run_directory(run))
+    if run.base_model_id and "model" not in overrides:
+        overrides["model"] = run.base_model.reference
+    return build_config(run.preset or "recipe", overrides)
+
+
+class _Sync:
+    """Hooks that mirror the loop's progress into the database."""
+
+    def __init__(self, run: TrainingRun) -> None:
+        self.run_id = run.pk
+        self.run_name = run.name
+        self.parent_id = run.base_model_id
+
+    def on_step(self, step: int, metrics: dict[str, Any]) -> None:
+        TrainingStep.objects.update_or_create(run_id=self.run_id, step=step, defaults={"metrics": metrics})
+        TrainingRun.objects.filter(pk=self.run_id).update(current_step=step)
+
+    def on_checkpoint(self, step: int, path: str, metrics: dict[str, Any]) -> None:
+        keep = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+        ModelVersion.objects.update_or_create(
+            name=f"{self.run_name}-run{self.run_id}-step{step}",
+            defaults={
+                "reference": path,
+                "training_run_id": self.run_id,
+                "step": step,
+                "metrics": keep,
+                "parent_id": self.parent_id,
+            },  # fmt: skip
+        )
+        TrainingRun.objects.filter(pk=self.run_id).update(last_checkpoint=path)
+
+    def on_log(self, line: str) -> None:
+        run = TrainingRun.objects.only("log").get(pk=self.run_id)
+        TrainingRun.objects.filter(pk=self.run_id).update(log=(run.log + line + "\n")[-LOG_LIMIT:])
+
+    def should_stop(self) -> bool:
+        return TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+
+
+@shared_task(name="clinic.mlops.tasks.training.run_training", soft_time_limit=24 * 3600, time_limit=24 * 3600 + 300)
+def run_training(run_id: int) -> str:
+    """Run or resume TrainingRun `run_id`; returns its final state."""
+    from training.config import ConfigError
+    from training.grpo.data import DataError
+    from training.grpo.loop import Hooks, train
+
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            logger.info("training run %s is gone; nothing to do", run_id)
+            return "missing"
+        if run.state in FINISHED:
+            return run.state
+        try:
+            cfg = resolve_run_config(run)
+            examples = run_examples(run, cfg.split)
+            if not examples:
+                raise DataError(f"run {run.name!r} has no {cfg.split or 'any'} examples; attach a dataset with "
+                                "examples, or set split to '' to use every split.")  # fmt: skip
+        except (ConfigError, DataError, ValueError) as exc:
+            run.state, run.error, run.finished_at = TrainingRun.State.FAILED, str(exc), timezone.now()
+            run.save(update_fields=["state", "error", "finished_at"])
+            return run.state
+        run.state = TrainingRun.State.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        run.resolved_config = cfg.to_dict()
+        run.output_dir = cfg.output_dir
+        run.total_steps = cfg.steps if cfg.kind == "sft" else cfg.steps + cfg.sft_steps
+        run.save(update_fields=["state", "started_at", "resolved_config", "output_dir", "total_steps"])
+
+    sync = _Sync(run)
+    hooks = Hooks(on_step=sync.on_step, on_checkpoint=sync.on_checkpoint, on_log=sync.on_log,
+                  should_stop=sync.should_stop)  # fmt: skip
+    try:
+        if cfg.mode == "ray":  # the driver runs here; rollout/judge/learner actors run on the Ray cluster
+            from training.orchestration.ray_mode import train_on_ray
+
+            result = train_on_ray(cfg, examples, hooks=hooks)
+        else:
+            result = train(cfg, examples, hooks=hooks)
+    except Exception as exc:  # the run must end in a visible state whatever broke
+        logger.exception("training run %s failed", run_id)
+        TrainingRun.objects.filter(pk=run_id).update(
+            state=TrainingRun.State.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+        )
+        return TrainingRun.State.FAILED
+    state = TrainingRun.State.CANCELLED if result.state == "cancelled" else TrainingRun.State.SUCCEEDED
+    TrainingRun.objects.filter(pk=run_id).update(
+        state=state, finished_at=timezone.now(), current_step=result.step, last_checkpoint=result.last_checkpoint or ""
+    )
+    return state
+
+
+def launch(run: TrainingRun) -> None:
+    """Queue `run` once the surrounding transaction commits (so the worker sees the row)."""
+
+    def send() -> None:
+        res = run_training.apply_async(args=[run.pk], queue="training")
+        TrainingRun.objects.filter(pk=run.pk).update(celery_task_id=res.id or "")
+
+    transaction.on_commit(send)

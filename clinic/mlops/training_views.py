@@ -1,0 +1,66 @@
+"""Live view of a TrainingRun for staff: metrics table and inline-SVG charts, refreshed with htmx."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import escape
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from clinic.mlops.models import TrainingRun
+
+CHARTS = (
+    ("reward_mean", "reward (mean)"),
+    ("format_valid", "format validity"),
+    ("signal_groups", "groups with signal"),
+    ("kl", "KL to reference"),
+    ("step_seconds", "step time (s)"),
+    ("sft_loss", "SFT loss"),
+)
+ACTIVE = ("queued", "running")
+
+
+def svg_line_chart(points: list[tuple[int, float]], title: str, width: int = 320, height: int = 120) -> str:
+    """A small inline SVG line chart (no JavaScript, no CDN)."""
+    if not points:
+        return ""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    sx = (width - 40) / ((x1 - x0) or 1)
+    sy = (height - 30) / ((y1 - y0) or 1)
+    path = " ".join(f"{30 + (x - x0) * sx:.1f},{height - 15 - (y - y0) * sy:.1f}" for x, y in points)
+    return (
+        f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'
+        f'<text x="30" y="12" font-size="11">{escape(title)}: {ys[-1]:.3g} (min {y0:.3g}, max {y1:.3g})</text>'
+        f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{path}"/></svg>'
+    )
+
+
+@staff_member_required
+@require_GET
+def training_run_live(request, pk: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun, pk=pk)
+    steps = list(run.steps.order_by("step").values_list("step", "metrics"))
+    charts = []
+    for key, title in CHARTS:
+        pts = [(s, float(m[key])) for s, m in steps if isinstance(m.get(key), int | float)]
+        if pts:
+            charts.append(svg_line_chart(pts, title))
+    context = {"run": run, "charts": charts, "last": steps[-1][1] if steps else {}, "active": run.state in ACTIVE,
+               "log_tail": run.log[-4000:]}  # fmt: skip
+    if request.htmx:
+        response = render(request, "mlops/_training_run_live.html", context)
+        return response if run.state in ACTIVE else HttpResponseStopPolling(response.content)
+    return render(request, "mlops/training_run_live.html", context)
+
+
+@staff_member_required
+@require_POST
+def training_run_cancel(request, pk: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun, pk=pk)
+    if run.state in ACTIVE:
+        TrainingRun.objects.filter(pk=pk).update(cancel_requested=True)
+    return redirect("mlops:training_run_live", pk=pk)

@@ -1,0 +1,363 @@
+"""Everything a clinician can do to an encounter, in one place the web views and the REST API share.
+
+Views and API endpoints validate input, call one function here and render the result. These
+functions own the rules: intake limits, optimistic locking, sign-off locks, amendments and the
+audit trail. They raise `ServiceError` subclasses whose messages can be shown to the user as is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.notes.models import (
+    SECTION_NAMES,
+    SECTIONS,
+    AuditEvent,
+    Encounter,
+    GenerationJob,
+    Note,
+    NoteRevision,
+    Rating,
+    Signature,
+)
+from clinic.notes.signals import note_signed
+from inference.dialogue import DialogueError, parse_dialogue
+
+log = logging.getLogger(__name__)
+
+# A generating job whose worker has not reported for this long is taken for dead (killed, OOM,
+# host lost): the UI offers a retry and a redelivered task may restart it. The worker's heartbeat
+# beats every 10 s, so 120 s is twelve missed beats. Override with settings.GENERATION_STALE_SECONDS.
+STALE_AFTER_SECONDS = 120
+EXPORT_FORMATS = ("text", "json")
+
+
+class ServiceError(Exception):
+    """A request the rules refuse; `message` says what happened and what to do instead."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class IntakeError(ServiceError):
+    """The dialogue cannot be accepted (empty, too large, binary, malformed). Nothing was stored."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        self.line = line
+        super().__init__(message)
+
+
+class VersionConflict(ServiceError):
+    """Someone saved the note since the editor loaded it; `current_note` is their version."""
+
+    def __init__(self, current_note: Note, base_version: int | None = None) -> None:
+        self.current_note = current_note
+        super().__init__(
+            f"This note was changed by someone else (you edited version {base_version}, it is now at version "
+            f"{current_note.version}). Review their version below and apply your change again."
+        )
+
+
+class NoteLocked(ServiceError):
+    """The note is signed: changing it needs an amendment reason."""
+
+
+class NoteNotReady(ServiceError):
+    """The note cannot do this yet (no generated text, or not signed for export)."""
+
+
+class InvalidInput(ServiceError):
+    """A field value is out of range (unknown section, rating outside 1-5, unknown export format)."""
+
+
+# --- audit and model choice ------------------------------------------------------------------
+
+
+def record_audit(
+    actor: Any, action: str, encounter: Encounter | None = None, *, via: str = "web", **detail: Any
+) -> AuditEvent:
+    """Append one audit event; anonymous or missing actors are recorded as the system (None)."""
+    if action not in AuditEvent.Action.values:
+        raise InvalidInput(f"unknown audit action {action!r}; use one of {', '.join(AuditEvent.Action.values)}")
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return AuditEvent.objects.create(actor=user, action=action, encounter=encounter, via=via, detail=detail)
+
+
+def active_model_reference() -> str | None:
+    """The promoted ModelVersion's reference, else settings.SOAP_MODEL, else None (the default policy)."""
+    from clinic.mlops.models import ModelVersion
+
+    active = ModelVersion.objects.filter(state=ModelVersion.State.ACTIVE).only("reference").first()
+    if active is not None:
+        return active.reference
+    return settings.SOAP_MODEL or None
+
+
+# --- intake ----------------------------------------------------------------------------------
+
+
+def _decode(raw: str | bytes, filename: str | None) -> str:
+    name = f"'{filename}'" if filename else "The dialogue"
+    limit = settings.DIALOGUE_MAX_BYTES
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise IntakeError(f"{name} is {size:,} bytes; the limit is {limit:,} bytes. Split it or trim it and try again.")
+    if isinstance(raw, bytes):
+        if b"\x00" in raw:
+            raise IntakeError(f"{name} is a binary file (it contains NUL bytes); upload a .txt, .json, .vtt or .srt")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise IntakeError(
+                f"{name} is not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8 text and retry"
+            ) from None
+    if "\x00" in raw:
+        raise IntakeError(f"{name} is a binary file (it contains NUL bytes); upload a .txt, .json, .vtt or .srt")
+    if not raw.strip():
+        raise IntakeError(f"{name} is empty; paste the conversation or upload a transcript")
+    return raw
+
+
+def _source_for(filename: str | None, via: str) -> str:
+    if filename:
+        ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "txt"
+        return ext if ext in Encounter.Source.values else Encounter.Source.TEXT
+    return Encounter.Source.API if via == "api" else Encounter.Source.PASTE
+
+
+def _default_title(turns: list[dict[str, str]], filename: str | None) -> str:
+    if filename:
+        return filename[:200]
+    first = next((t["text"] for t in turns if t["speaker"] == "patient"), turns[0]["text"])
+    return (first[:77] + "...") if len(first) > 80 else first
+
+
+def create_encounter(
+    owner: Any,
+    raw_text: str | bytes,
+    *,
+    filename: str | None = None,
+    title: str = "",
+    source: str | None = None,
+    via: str = "web",
+) -> Encounter:
+    """Check and parse a dialogue, then store the encounter with a pending note; nothing is stored on error."""
+    text = _decode(raw_text, filename)
+    try:
+        turns = [turn.model_dump() for turn in parse_dialogue(text, filename)]
+    except DialogueError as exc:
+        raise IntakeError(exc.message, exc.line) from None
+    source = source or _source_for(filename, via)
+    if source not in Encounter.Source.values:
+        raise InvalidInput(f"unknown source {source!r}; use one of {', '.join(Encounter.Source.values)}")
+    with transaction.atomic():
+        encounter = Encounter.objects.create(
+            owner=owner,
+            title=(title.strip() or _default_title(turns, filename))[:200],
+            dialogue_raw=text,
+            turns=turns,
+            source=source,
+            filename=(filename or "")[:255],
+        )
+        Note.objects.create(encounter=encounter)
+        record_audit(owner, AuditEvent.Action.CREATE, encounter, via=via, turns=len(turns), source=source)
+    return encounter
+
+
+# --- generation ------------------------------------------------------------------------------
+
+
+def job_is_stale(job: GenerationJob, now: Any = None) -> bool:
+    """True when a job claims to be running but its worker stopped reporting (killed or lost)."""
+    if job.state not in (GenerationJob.State.QUEUED, GenerationJob.State.GENERATING):
+        return False
+    now = now or timezone.now()
+    if job.state == GenerationJob.State.GENERATING:
+        stale_after = timedelta(seconds=getattr(settings, "GENERATION_STALE_SECONDS", STALE_AFTER_SECONDS))
+        return (job.heartbeat_at or job.started_at or job.created_at) < now - stale_after
+    return False
+
+
+def latest_job(encounter: Encounter) -> GenerationJob | None:
+    return encounter.jobs.order_by("-created_at", "-id").first()
+
+
+def request_generation(encounter: Encounter, *, actor: Any = None, via: str = "web") -> GenerationJob:
+    """Queue a generation for the encounter (or return the one already running) once the row is committed."""
+    from clinic.notes.tasks import generate_note_task
+
+    with transaction.atomic():
+        note = Note.objects.select_for_update().get(encounter=encounter)
+        if note.status == Note.Status.SIGNED:
+            raise NoteLocked("This note is signed; amend its sections instead of generating a new note.")
+        running = encounter.jobs.filter(
+            state__in=[GenerationJob.State.QUEUED, GenerationJob.State.GENERATING]
+        ).order_by("-created_at")
+        for job in running:
+            if not job_is_stale(job):
+                return job
+            job.state = GenerationJob.State.FAILED
+            job.error = "The worker stopped responding (it was restarted or killed); a new attempt was queued."
+            job.retryable = True
+            job.finished_at = timezone.now()
+            job.save(update_fields=["state", "error", "retryable", "finished_at"])
+        job = GenerationJob.objects.create(
+            encounter=encounter, celery_task_id=str(uuid.uuid4()), backend=settings.SOAP_BACKEND
+        )
+        record_audit(actor, AuditEvent.Action.GENERATE, encounter, via=via, job=job.pk)
+        task_id = job.celery_task_id
+        transaction.on_commit(lambda: generate_note_task.apply_async(args=[job.pk], task_id=task_id, queue="notes"))
+    return job
+
+
+# --- review: edit, sign, rate, export --------------------------------------------------------
+
+
+def _locked_note(note: Note) -> Note:
+    return Note.objects.select_for_update().select_related("encounter").get(pk=note.pk)
+
+
+def _refresh(target: Note, source: Note) -> None:
+    for field in (*SECTIONS, "status", "version", "updated_at"):
+        setattr(target, field, getattr(source, field))
+
+
+def edit_section(
+    note: Note,
+    section: str,
+    text: str,
+    *,
+    author: Any,
+    base_version: int,
+    via: str = "web",
+    reason: str = "",
+) -> NoteRevision:
+    """Save one section against the version the editor saw; after sign-off only as an amendment with a reason.
+
+    Raises VersionConflict when someone saved in between (never a silent overwrite), NoteLocked
+    when the note is signed and no reason is given, NoteNotReady before the note is generated.
+    Saving unchanged text appends nothing and returns the section's latest revision.
+    """
+    if section not in SECTIONS:
+        raise InvalidInput(f"unknown section {section!r}; use one of {', '.join(SECTIONS)}")
+    if not isinstance(text, str):
+        raise InvalidInput(f"section text must be a string, got {type(text).__name__}")
+    text = text.replace("\r\n", "\n").strip()
+    with transaction.atomic():
+        current = _locked_note(note)
+        if current.status == Note.Status.PENDING:
+            raise NoteNotReady("The note has not been generated yet; wait for generation or retry it.")
+        if int(base_version) != current.version:
+            raise VersionConflict(current, int(base_version))
+        amending = current.status == Note.Status.SIGNED
+        if amending and not reason.strip():
+            raise NoteLocked("This note is signed. To change it, give a reason: the change is kept as an amendment.")
+        before = getattr(current, section)
+        if before == text:
+            _refresh(note, current)
+            existing = current.revisions.filter(section=section).last()
+            if existing is not None:
+                return existing
+        setattr(current, section, text)
+        current.version += 1
+        current.save(update_fields=[section, "version", "updated_at"])
+        kind = NoteRevision.Kind.AMENDMENT if amending else NoteRevision.Kind.EDIT
+        revision = NoteRevision.objects.create(
+            note=current,
+            author=author,
+            section=section,
+            before=before,
+            after=text,
+            kind=kind,
+            reason=reason.strip(),
+            note_version=current.version,
+        )
+        action = AuditEvent.Action.AMEND if amending else AuditEvent.Action.EDIT
+        record_audit(author, action, current.encounter, via=via, section=section, version=current.version)
+    _refresh(note, current)
+    return revision
+
+
+def sign_note(note: Note, signer: Any, *, via: str = "web") -> Signature:
+    """Sign the note as it stands: locks further edits and sends `note_signed` once committed."""
+    with transaction.atomic():
+        current = _locked_note(note)
+        if current.status == Note.Status.PENDING:
+            raise NoteNotReady("There is no note to sign yet; wait for generation to finish.")
+        last = current.signatures.last()
+        if current.status == Note.Status.SIGNED and last is not None and last.note_version == current.version:
+            raise NoteLocked(f"This note was already signed by {last.signer} at {last.signed_at:%Y-%m-%d %H:%M} UTC.")
+        current.status = Note.Status.SIGNED
+        current.version += 1
+        current.save(update_fields=["status", "version", "updated_at"])
+        signature = Signature.objects.create(
+            note=current, signer=signer, note_version=current.version, content=current.sections()
+        )
+        record_audit(signer, AuditEvent.Action.SIGN, current.encounter, via=via, version=current.version)
+    _refresh(note, current)
+    for receiver, result in note_signed.send_robust(sender=Note, note=current, signature=signature):
+        if isinstance(result, Exception):
+            log.error("note_signed receiver %r failed for note %s: %r", receiver, current.pk, result)
+    return signature
+
+
+def rate_note(note: Note, author: Any, score: int, comment: str = "", *, via: str = "web") -> Rating:
+    """Set the author's 1-5 rating and comment for the note (one per author; a new rating replaces theirs)."""
+    try:
+        score = int(score)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"rating {score!r} is not a whole number from 1 to 5") from None
+    if not 1 <= score <= 5:
+        raise InvalidInput(f"rating {score} is out of range; choose 1 (poor) to 5 (excellent)")
+    if note.status == Note.Status.PENDING:
+        raise NoteNotReady("There is no note to rate yet; wait for generation to finish.")
+    with transaction.atomic():
+        rating, _ = Rating.objects.update_or_create(
+            note=note, author=author, defaults={"score": score, "comment": comment.strip()}
+        )
+        record_audit(author, AuditEvent.Action.RATE, note.encounter, via=via, score=score)
+    return rating
+
+
+def export_note(note: Note, fmt: str, actor: Any, *, via: str = "web") -> tuple[str, str]:
+    """(content_type, body) of a signed note as plain text or JSON; the export is audited."""
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput(f"unknown export format {fmt!r}; use 'text' or 'json'")
+    note.refresh_from_db()
+    signature = note.signatures.select_related("signer").last()
+    if note.status != Note.Status.SIGNED or signature is None:
+        raise NoteNotReady("Only signed notes can be exported; review and sign the note first.")
+    encounter = note.encounter
+    amended = note.version != signature.note_version
+    if fmt == "json":
+        payload = {
+            "encounter": encounter.pk,
+            "title": encounter.title,
+            "note": note.sections(),
+            "note_version": note.version,
+            "signed_by": signature.signer.get_username(),
+            "signed_at": signature.signed_at.isoformat(),
+            "signed_version": signature.note_version,
+            "amended_after_signing": amended,
+            "model_reference": note.model_reference,
+        }
+        content_type, body = "application/json", json.dumps(payload, indent=2, ensure_ascii=False)
+    else:
+        lines = [encounter.title or f"Encounter {encounter.pk}", ""]
+        for key in SECTIONS:
+            lines += [f"{SECTION_NAMES[key].upper()}", getattr(note, key) or "(none)", ""]
+        lines.append(f"Signed by {signature.signer.get_username()} at {signature.signed_at:%Y-%m-%d %H:%M} UTC")
+        if amended:
+            lines.append("Amended after signing; see the revision history.")
+        content_type, body = "text/plain; charset=utf-8", "\n".join(lines) + "\n"
+    record_audit(actor, AuditEvent.Action.EXPORT, encounter, via=via, format=fmt, version=note.version)
+    return content_type, body

@@ -1,0 +1,239 @@
+"""Clinician views: thin wrappers of form -> services -> page or htmx partial.
+
+Every view that takes an encounter id goes through `owned_encounter`, the one ownership check
+(`Encounter.objects.visible_to`): another clinician's ids are a 404, never a 403 that leaks existence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from clinic.notes import services
+from clinic.notes.evidence import note_evidence
+from clinic.notes.forms import IntakeForm, RatingForm, SearchForm, SectionForm
+from clinic.notes.models import SECTION_NAMES, SECTIONS, AuditEvent, Encounter, GenerationJob, Note
+
+PAGE_SIZE = 20
+
+
+def owned_encounter(request: HttpRequest, pk: int) -> Encounter:
+    """The encounter if the user may see it, else 404 (the single ownership rule of every view)."""
+    queryset = Encounter.objects.visible_to(request.user).select_related("note", "owner")
+    return get_object_or_404(queryset, pk=pk)
+
+
+def job_context(encounter: Encounter) -> dict[str, Any]:
+    job = services.latest_job(encounter)
+    return {"encounter": encounter, "job": job, "stale": bool(job and services.job_is_stale(job))}
+
+
+def note_context(encounter: Encounter, user: Any) -> dict[str, Any]:
+    note = encounter.note
+    evidence = note_evidence(note.sections(), encounter.turns)
+    sections = [{"key": k, "name": SECTION_NAMES[k], "text": getattr(note, k), "ev": evidence[k]} for k in SECTIONS]
+    rating = note.ratings.filter(author=user).first() if getattr(user, "is_authenticated", False) else None
+    return {
+        "encounter": encounter,
+        "note": note,
+        "sections": sections,
+        "signature": note.signatures.select_related("signer").last(),
+        "rating": rating,
+        "rating_form": RatingForm(
+            initial={"score": rating.score if rating else 5, "comment": rating.comment if rating else ""}
+        ),
+        **job_context(encounter),
+    }
+
+
+@require_GET
+@login_required
+def encounter_list(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET)
+    encounters = Encounter.objects.visible_to(request.user).select_related("note", "owner")
+    if form.is_valid():
+        if q := form.cleaned_data["q"].strip():
+            encounters = encounters.filter(Q(title__icontains=q) | Q(dialogue_raw__icontains=q))
+        if status := form.cleaned_data["status"]:
+            encounters = encounters.filter(note__status=status)
+    page = Paginator(encounters, PAGE_SIZE).get_page(request.GET.get("page"))
+    template = "clinic/_encounter_rows.html" if request.htmx else "clinic/encounter_list.html"
+    return render(request, template, {"page": page, "form": form, "query": request.GET.urlencode()})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def encounter_new(request: HttpRequest) -> HttpResponse:
+    form = IntakeForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        raw, filename = form.raw_and_filename()
+        try:
+            encounter = services.create_encounter(
+                request.user, raw, filename=filename, title=form.cleaned_data["title"]
+            )
+        except services.IntakeError as exc:
+            form.add_error("file" if filename else "dialogue", exc.message)
+        else:
+            services.request_generation(encounter, actor=request.user)
+            return redirect("notes:encounter_detail", pk=encounter.pk)
+    status = 400 if form.errors else 200
+    context = {"form": form, "max_kb": f"{settings.DIALOGUE_MAX_BYTES // 1000:,}"}
+    return render(request, "clinic/encounter_new.html", context, status=status)
+
+
+@require_GET
+@login_required
+def encounter_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    encounter = owned_encounter(request, pk)
+    services.record_audit(request.user, AuditEvent.Action.VIEW, encounter)
+    context = note_context(encounter, request.user)
+    context["revisions"] = encounter.note.revisions.select_related("author").order_by("-created_at", "-id")
+    return render(request, "clinic/encounter_detail.html", context)
+
+
+@require_GET
+@login_required
+def job_status(request: HttpRequest, pk: int) -> HttpResponse:
+    encounter = owned_encounter(request, pk)
+    context = note_context(encounter, request.user)
+    job = context["job"]
+    if job is None or job.state == GenerationJob.State.DONE or encounter.note.status != Note.Status.PENDING:
+        response = render(request, "clinic/_note_area.html", context, status=HttpResponseStopPolling.status_code)
+        response["HX-Trigger"] = "noteChanged"  # the revision history picks up the generated sections
+        return response
+    if job.state == GenerationJob.State.FAILED or context["stale"]:
+        return render(request, "clinic/_job_status.html", context, status=HttpResponseStopPolling.status_code)
+    return render(request, "clinic/_job_status.html", context)
+
+
+@require_POST
+@login_required
+def generate(request: HttpRequest, pk: int) -> HttpResponse:
+    encounter = owned_encounter(request, pk)
+    try:
+        services.request_generation(encounter, actor=request.user)
+    except services.ServiceError as exc:
+        messages.error(request, exc.message)
+    if request.htmx:
+        return render(request, "clinic/_job_status.html", job_context(encounter))
+    return redirect("notes:encounter_detail", pk=pk)
+
+
+def _save_section(request: HttpRequest, note: Note, key: str, context: dict[str, Any]) -> tuple[SectionForm, int]:
+    """Validate and save one section; returns the form to show and the HTTP status (200 = saved)."""
+    form = SectionForm(request.POST)
+    failed = 200 if request.htmx else 400  # htmx swaps only 2xx, and the form must come back with its message
+    if not form.is_valid():
+        return form, failed
+    data = form.cleaned_data
+    try:
+        services.edit_section(note, key, data["text"], author=request.user, base_version=data["base_version"],
+                              reason=data["reason"])  # fmt: skip
+    except services.VersionConflict as exc:
+        context.update(conflict=exc.message, theirs=getattr(exc.current_note, key))
+        form = SectionForm(initial={"text": data["text"], "base_version": exc.current_note.version})
+        return form, 200 if request.htmx else 409
+    except services.ServiceError as exc:
+        form.add_error(None, exc.message)
+        return form, failed
+    context["saved"] = True
+    return form, 200
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def section(request: HttpRequest, pk: int, key: str) -> HttpResponse:
+    """One S/O/A/P section: shown (GET), its edit form (GET ?edit=1), or saved (POST) in place."""
+    encounter = owned_encounter(request, pk)
+    if key not in SECTIONS:
+        raise Http404(f"No section {key!r}")
+    note = encounter.note
+    context: dict[str, Any] = {"encounter": encounter, "note": note, "key": key, "name": SECTION_NAMES[key]}
+    form, status = SectionForm(initial={"text": getattr(note, key), "base_version": note.version}), 200
+    if request.method == "POST":
+        form, status = _save_section(request, note, key, context)
+        if context.get("saved") and not request.htmx:
+            return redirect("notes:encounter_detail", pk=pk)
+    editing = request.GET.get("edit") == "1" or (request.method == "POST" and not context.get("saved"))
+    if not editing:
+        context["ev"] = note_evidence({key: getattr(note, key)}, encounter.turns)[key]
+    context.update(form=form, editing=editing, text=getattr(note, key))
+    response = render(request, "clinic/_section.html", context, status=status)
+    if context.get("saved"):
+        response["HX-Trigger"] = "noteChanged"
+    return response
+
+
+@require_POST
+@login_required
+def sign(request: HttpRequest, pk: int) -> HttpResponse:
+    encounter = owned_encounter(request, pk)
+    try:
+        services.sign_note(encounter.note, request.user)
+    except services.ServiceError as exc:
+        messages.error(request, exc.message)
+    if not request.htmx:
+        return redirect("notes:encounter_detail", pk=pk)
+    response = render(request, "clinic/_note_area.html", note_context(encounter, request.user))
+    response["HX-Trigger"] = "noteChanged"
+    return response
+
+
+@require_POST
+@login_required
+def rate(request: HttpRequest, pk: int) -> HttpResponse:
+    encounter = owned_encounter(request, pk)
+    form = RatingForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            services.rate_note(encounter.note, request.user, form.cleaned_data["score"], form.cleaned_data["comment"])
+        except services.ServiceError as exc:
+            error = exc.message
+    else:
+        error = "Choose a rating from 1 to 5."
+    context = {**note_context(encounter, request.user), "rating_error": error, "rating_saved": error is None}
+    return render(request, "clinic/_rating.html", context, status=200 if error is None or request.htmx else 400)
+
+
+@require_GET
+@login_required
+def history(request: HttpRequest, pk: int) -> HttpResponse:
+    encounter = owned_encounter(request, pk)
+    revisions = encounter.note.revisions.select_related("author").order_by("-created_at", "-id")
+    return render(request, "clinic/_history.html", {"encounter": encounter, "revisions": revisions})
+
+
+@require_GET
+@login_required
+def export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    encounter = owned_encounter(request, pk)
+    try:
+        content_type, body = services.export_note(encounter.note, fmt, request.user)
+    except services.ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("notes:encounter_detail", pk=pk)
+    response = HttpResponse(body, content_type=content_type)
+    extension = "json" if fmt == "json" else "txt"
+    response["Content-Disposition"] = f'attachment; filename="encounter-{pk}-note.{extension}"'
+    return response
+
+
+@require_GET
+@staff_member_required
+def audit(request: HttpRequest) -> HttpResponse:
+    events = AuditEvent.objects.select_related("actor", "encounter")
+    if encounter_id := request.GET.get("encounter", "").strip():
+        events = events.filter(encounter_id=encounter_id) if encounter_id.isdigit() else events.none()
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render(request, "clinic/audit.html", {"page": page, "encounter_id": encounter_id})
