@@ -1,0 +1,326 @@
+"""Training configuration: one flat dataclass, named presets, and `key=value` overrides.
+
+A run is fully described by a `TrainConfig`; the exact resolved configuration is written with
+every checkpoint and stored on the TrainingRun, so a run can always be reproduced. Like TRL's
+`GRPOConfig`, every field carries help text and `__post_init__` rejects bad combinations with a
+message that says how to fix them (checked before a run starts, in the admin and on the CLI).
+
+Presets:
+- `recipe`: the published recipe (G=4, temperature 1.0, 1024 new tokens, clip 0.4/0.5, k3 KL
+  with beta 0.05, AdamW lr 3e-6, weight decay 0.01, grad clip 1.0).
+- `dapo`: the recipe with DAPO's asymmetric clip 0.2/0.28, per-token loss and no KL.
+- `tiny-cpu`: a few small steps that finish in about a minute on 2 CPU cores (tests, demos).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+MODES = ("local", "ray")
+KINDS = ("grpo", "sft")
+SCALE_REWARDS = ("group", "batch", "none")
+LOSS_AGGREGATIONS = ("token", "sequence", "fixed")
+REWARDS = ("format", "shaped", "full")
+JUDGES = ("fact", "reference", "llm")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def _ray_mode_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("training.orchestration.ray_mode") is not None
+
+
+class ConfigError(ValueError):
+    """A training configuration that cannot run; the message names the field and the fix."""
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors TRL's metadata={"help": ...}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a GRPO or SFT run needs. Field help is shown in the admin and by `--help-config`."""
+
+    # --- what and where -------------------------------------------------------------------------
+    kind: str = _f("grpo", "grpo (RL, optionally with an SFT warm-start phase) or sft (supervised only).")
+    model: str | None = _f(None, "Model reference to start from (HF dir, GGUF, checkpoint); None = the default policy.")
+    data: str | None = _f(None, "JSONL file of Example dicts (dialogue, reference, facts, ...).")
+    split: str = _f("train", "Which split of the data to train on ('' = all).")
+    output_dir: str = _f("var/checkpoints/run", "Run directory; checkpoints land in <output_dir>/step-N.")
+    seed: int = _f(0, "Seed for data order, sampling and initialisation.")
+    mode: str = _f("local", "local (one process, one device) or ray (rollout/judge/learner actors).")
+    device: str = _f("auto", "auto, cpu or cuda[:i] (local mode and each Ray learner).")
+    dtype: str = _f("auto", "auto (bf16 on GPU, fp32 on CPU), float32, bfloat16 or float16.")
+
+    # --- schedule -------------------------------------------------------------------------------
+    steps: int = _f(100, "GRPO steps (one rollout batch each). For kind=sft: SFT optimiser steps.")
+    prompts_per_step: int = _f(16, "Distinct dialogues per step; each gets num_generations completions.")
+    save_every: int = _f(25, "Write a checkpoint every N steps (and always at the end).")
+    keep_checkpoints: int = _f(0, "Keep only the newest N step-* checkpoints (0 = keep all).")
+
+    # --- rollout --------------------------------------------------------------------------------
+    num_generations: int = _f(4, "G: completions sampled per dialogue (the group).")
+    temperature: float = _f(1.0, "Sampling temperature for rollouts (also divides the logits in the loss, as TRL).")
+    top_p: float = _f(1.0, "Nucleus sampling for rollouts.")
+    max_new_tokens: int = _f(1024, "Longest completion sampled.")
+    max_prompt_tokens: int = _f(2048, "Dialogues whose prompt is longer are left-truncated (oldest turns dropped).")
+    few_shot: bool = _f(False, "Put the one-shot example in the prompt (longer prompts, easier format).")
+
+    # --- reward ---------------------------------------------------------------------------------
+    reward: str = _f("full", "format (0/1 valid JSON), shaped (partial credit toward valid JSON), full (format+judge).")
+    judge: str = _f("fact", "Section judge for reward=full: fact (gold facts), reference, llm.")
+    judge_base_url: str = _f("", "OpenAI-compatible endpoint for judge=llm.")
+    judge_model: str = _f("", "Model name served at judge_base_url.")
+    strict_format: bool = _f(False, "Format reward accepts nothing outside the JSON object.")
+
+    # --- objective ------------------------------------------------------------------------------
+    scale_rewards: str = _f("group", "Advantage scaling: group std, batch std, or none (Dr. GRPO).")
+    loss_aggregation: str = _f(
+        "sequence",
+        "token (mean over all tokens), sequence (mean of per-sequence means), "
+        "fixed (sum / (B * max_new_tokens), Dr. GRPO).",
+    )
+    epsilon_low: float = _f(0.2, "Lower clip: ratio floor is 1 - epsilon_low.")
+    epsilon_high: float = _f(0.2, "Upper clip: ratio ceiling is 1 + epsilon_high.")
+    beta: float = _f(0.0, "k3 KL coefficient to the frozen reference; 0 loads no reference model.")
+    num_iterations: int = _f(1, "Passes (mu) over each rollout batch; >1 uses old log-probs for the ratio.")
+    mini_batches: int = _f(1, "Optimiser steps per pass: the rollout batch is split into this many parts.")
+
+    # --- optimiser ------------------------------------------------------------------------------
+    learning_rate: float = _f(1e-6, "AdamW learning rate.")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    adam_beta1: float = _f(0.9, "AdamW beta1.")
+    adam_beta2: float = _f(0.99, "AdamW beta2.")
+    max_grad_norm: float = _f(1.0, "Clip the global gradient norm (0 = no clipping).")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass (less memory, ~30% slower).")
+    micro_batch_tokens: int = _f(16384, "Token budget of one forward/backward micro-batch (padded tokens).")
+
+    # --- SFT warm start -------------------------------------------------------------------------
+    sft_steps: int = _f(0, "SFT optimiser steps on gold notes before GRPO (kind=grpo) - the warm start.")
+    sft_batch_size: int = _f(8, "Examples per SFT step.")
+    sft_learning_rate: float = _f(5e-5, "AdamW learning rate of the SFT phase.")
+
+    # --- ray ------------------------------------------------------------------------------------
+    ray_address: str = _f("", "Ray cluster address ('' = start a local cluster).")
+    rollout_workers: int = _f(1, "Ray rollout actors.")
+    judge_workers: int = _f(1, "Ray reward/judge actors.")
+    learner_workers: int = _f(1, "Ray learner actors (FSDP on GPUs, gloo data parallel on CPU).")
+    gpus_per_worker: float = _f(0.0, "GPUs per Ray rollout/learner actor (0 on CPU).")
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+    preset: str = _f("", "The preset this config started from (recorded, not interpreted).")
+    notes: str = _f("", "Free text recorded with the run.")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject combinations that cannot run, naming the field and the fix."""
+
+        def bad(msg: str) -> None:
+            raise ConfigError(msg)
+
+        if self.kind not in KINDS:
+            bad(f"kind={self.kind!r} is unknown; use one of {KINDS}.")
+        if self.mode not in MODES:
+            bad(f"mode={self.mode!r} is unknown; use one of {MODES}.")
+        if self.mode == "ray" and not _ray_mode_available():
+            bad("mode=ray is not available in this build (training.orchestration.ray_mode is missing); use mode=local.")
+        if self.dtype not in DTYPES:
+            bad(f"dtype={self.dtype!r} is unknown; use one of {DTYPES}.")
+        if self.scale_rewards not in SCALE_REWARDS:
+            bad(f"scale_rewards={self.scale_rewards!r} is unknown; use one of {SCALE_REWARDS}.")
+        if self.loss_aggregation not in LOSS_AGGREGATIONS:
+            bad(f"loss_aggregation={self.loss_aggregation!r} is unknown; use one of {LOSS_AGGREGATIONS}.")
+        if self.reward not in REWARDS:
+            bad(f"reward={self.reward!r} is unknown; use one of {REWARDS}.")
+        if self.judge not in JUDGES:
+            bad(f"judge={self.judge!r} is unknown; use one of {JUDGES}.")
+        if self.reward == "full" and self.judge == "llm" and not (self.judge_base_url and self.judge_model):
+            bad("judge=llm needs judge_base_url and judge_model; set both, or use judge=fact.")
+        for name in ("steps", "prompts_per_step", "save_every", "max_new_tokens", "max_prompt_tokens",
+                     "num_iterations", "mini_batches", "micro_batch_tokens", "sft_batch_size",
+                     "rollout_workers", "judge_workers", "learner_workers"):  # fmt: skip
+            if getattr(self, name) < 1:
+                bad(f"{name}={getattr(self, name)} must be at least 1.")
+        if self.kind == "grpo" and self.num_generations < 2:
+            bad(
+                f"num_generations={self.num_generations}: GRPO compares completions within a group, so G must be "
+                "at least 2 (the recipe uses 4)."
+            )
+        if self.kind == "sft" and self.sft_steps < 1 and self.steps < 1:
+            bad("kind=sft needs steps >= 1.")
+        if self.sft_steps < 0 or self.keep_checkpoints < 0:
+            bad("sft_steps and keep_checkpoints cannot be negative.")
+        if not 0.0 <= self.epsilon_low < 1.0:
+            bad(
+                f"epsilon_low={self.epsilon_low} must be in [0, 1): the ratio floor 1 - epsilon_low must stay positive."
+            )
+        if self.epsilon_high < 0.0:
+            bad(f"epsilon_high={self.epsilon_high} must be >= 0.")
+        if self.beta < 0.0:
+            bad(f"beta={self.beta} must be >= 0 (0 disables the KL term and the reference model).")
+        if self.temperature <= 0.0:
+            bad(f"temperature={self.temperature} must be > 0; GRPO needs sampled, varied completions.")
+        if not 0.0 < self.top_p <= 1.0:
+            bad(f"top_p={self.top_p} must be in (0, 1].")
+        if self.learning_rate <= 0 or self.sft_learning_rate <= 0:
+            bad("learning_rate and sft_learning_rate must be > 0.")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            bad("weight_decay and max_grad_norm must be >= 0.")
+        if self.mini_batches > self.prompts_per_step * self.num_generations:
+            bad(
+                f"mini_batches={self.mini_batches} exceeds the {self.prompts_per_step * self.num_generations} "
+                "completions of a step; lower mini_batches or raise prompts_per_step."
+            )
+        if self.micro_batch_tokens < self.max_new_tokens:
+            bad(
+                f"micro_batch_tokens={self.micro_batch_tokens} is smaller than max_new_tokens={self.max_new_tokens}: "
+                "one completion would not fit in a micro-batch; raise micro_batch_tokens."
+            )
+        if self.device.startswith("cuda") and self.mode == "ray" and self.gpus_per_worker <= 0:
+            bad("mode=ray on cuda needs gpus_per_worker > 0 so Ray places actors on GPUs.")
+
+    # --- conversions ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def uses_reference_model(self) -> bool:
+        return self.beta > 0.0
+
+    @property
+    def updates_per_step(self) -> int:
+        return self.num_iterations * self.mini_batches
+
+    @classmethod
+    def fields_help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "recipe": {
+        "num_generations": 4,
+        "temperature": 1.0,
+        "max_new_tokens": 1024,
+        "epsilon_low": 0.4,
+        "epsilon_high": 0.5,
+        "beta": 0.05,
+        "learning_rate": 3e-6,
+        "weight_decay": 0.01,
+        "max_grad_norm": 1.0,
+        "reward": "full",
+        "loss_aggregation": "sequence",
+        "scale_rewards": "group",
+    },
+    "dapo": {
+        "num_generations": 4,
+        "temperature": 1.0,
+        "max_new_tokens": 1024,
+        "epsilon_low": 0.2,
+        "epsilon_high": 0.28,
+        "beta": 0.0,
+        "learning_rate": 3e-6,
+        "weight_decay": 0.01,
+        "max_grad_norm": 1.0,
+        "reward": "full",
+        "loss_aggregation": "token",
+        "scale_rewards": "group",
+    },
+    "tiny-cpu": {
+        "steps": 3,
+        "prompts_per_step": 2,
+        "num_generations": 2,
+        "max_new_tokens": 32,
+        "max_prompt_tokens": 384,
+        "save_every": 2,
+        "epsilon_low": 0.4,
+        "epsilon_high": 0.5,
+        "beta": 0.05,
+        "learning_rate": 1e-5,
+        "weight_decay": 0.01,
+        "reward": "shaped",
+        "micro_batch_tokens": 4096,
+        "dtype": "float32",
+        "device": "cpu",
+        "sft_batch_size": 2,
+    },
+}
+
+
+def _coerce(name: str, raw: Any, annotation: Any) -> Any:
+    """Turn an override (a string from the CLI/admin, or a JSON value) into the field's type."""
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    optional = origin in (typing.Union, types.UnionType) and type(None) in args
+    if optional:
+        if text.lower() in ("none", "null", ""):
+            return None
+        annotation = next(a for a in args if a is not type(None))
+    try:
+        if annotation is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if annotation is int:
+            return int(float(text)) if "e" in text.lower() else int(text)
+        if annotation is float:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {annotation.__name__}; e.g. --set {name}=...") from None
+    return text
+
+
+def build_config(preset: str | None = "recipe", overrides: dict[str, Any] | None = None, **kw: Any) -> TrainConfig:
+    """The preset's values, then `overrides` (strings or JSON values), validated once at the end."""
+    if preset and preset not in PRESETS:
+        raise ConfigError(f"preset {preset!r} is unknown; use one of {sorted(PRESETS)}.")
+    hints = typing.get_type_hints(TrainConfig)
+    values: dict[str, Any] = dict(PRESETS.get(preset or "", {}))
+    for name, raw in {**(overrides or {}), **kw}.items():
+        if name not in hints:
+            close = difflib.get_close_matches(name, list(hints), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown setting {name!r}.{hint} See `python -m training.train --help-config`.")
+        values[name] = _coerce(name, raw, hints[name])
+    values.setdefault("preset", preset or "")
+    try:
+        return TrainConfig(**values)
+    except TypeError as exc:  # a value of the wrong JSON type from the admin
+        raise ConfigError(str(exc)) from None
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """`["beta=0", "steps=10"]` -> `{"beta": "0", "steps": "10"}`; a pair without `=` is an error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"override {pair!r} must look like key=value, e.g. --set beta=0.05")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Rebuild a config saved with a checkpoint (unknown keys from newer versions are dropped)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in data.items() if k in names})
+
+
+def dumps(cfg: TrainConfig) -> str:
+    return json.dumps(cfg.to_dict(), indent=2, sort_keys=True)

@@ -1,0 +1,106 @@
+"""Training examples and the order a run visits them in.
+
+Examples are the plain dicts of COMMON.md (`dialogue`, `reference`, `facts`, ...), read from
+JSONL or handed over by the caller (the Celery task reads them from the database). The order is
+a pure function of (seed, step): each epoch is a seeded permutation, so a run resumed at step k
+sees exactly the prompts it would have seen, with no data-loader state to save.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from inference.prompts import build_messages, render_prompt
+from inference.schema import SECTION_KEYS
+
+
+class DataError(ValueError):
+    """A dataset that cannot be trained on; the message names the file, the line and the fix."""
+
+
+def check_example(example: Mapping[str, Any], where: str) -> dict[str, Any]:
+    dialogue = example.get("dialogue")
+    if not isinstance(dialogue, list) or not dialogue:
+        raise DataError(f"{where}: 'dialogue' must be a non-empty list of {{speaker, text}} turns.")
+    for i, turn in enumerate(dialogue):
+        if not isinstance(turn, Mapping) or not str(turn.get("text", "")).strip():
+            raise DataError(f"{where}: dialogue turn {i} needs a non-empty 'text' (and a 'speaker').")
+    reference = example.get("reference") or {}
+    if not isinstance(reference, Mapping) or not any(isinstance(reference.get(k), str) for k in SECTION_KEYS):
+        raise DataError(f"{where}: 'reference' must be a note {{S, O, A, P}} with at least one section.")
+    return dict(example)
+
+
+def load_examples(path: str | Path, *, split: str = "train") -> list[dict[str, Any]]:
+    """Examples from a JSONL file, keeping `split` ('' keeps all). Bad lines are errors, never skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"dataset {str(path)!r} does not exist; pass a JSONL file of examples (--data FILE).")
+    out: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{n}: not JSON ({exc.msg}); each line must be one example object.") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{n}: each line must be a JSON object, got {type(obj).__name__}.")
+            ex = check_example(obj, f"{path}:{n}")
+            if not split or ex.get("split", "train") == split:
+                out.append(ex)
+    if not out:
+        raise DataError(f"{path}: no examples with split={split!r}; pass --set split= to use every example.")
+    return out
+
+
+def write_examples(path: str | Path, examples: Iterable[Mapping[str, Any]]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for ex in examples:
+            fh.write(json.dumps(dict(ex), ensure_ascii=False) + "\n")
+    return path
+
+
+def indices_for_step(n_examples: int, step: int, per_step: int, seed: int) -> list[int]:
+    """Example indices for 0-based `step`: consecutive slices of per-epoch seeded permutations."""
+    if n_examples < 1:
+        raise DataError("no examples to train on.")
+    out = []
+    cache: dict[int, list[int]] = {}
+    for pos in range(step * per_step, (step + 1) * per_step):
+        epoch, offset = divmod(pos, n_examples)
+        if epoch not in cache:
+            perm = list(range(n_examples))
+            random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+            cache[epoch] = perm
+        out.append(cache[epoch][offset])
+    return out
+
+
+def prompt_text(tokenizer: Any, example: Mapping[str, Any], *, few_shot: bool, max_tokens: int) -> str:
+    """The rendered chat prompt; the oldest turns are dropped until it fits `max_tokens` tokens."""
+    turns = list(example["dialogue"])
+    while True:
+        text = render_prompt(tokenizer, build_messages(turns, few_shot=few_shot))
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_tokens:
+            return text
+        if len(turns) <= 1:
+            raise DataError(
+                f"example {example.get('key', '?')!r}: one turn alone is {len(ids)} prompt tokens, over "
+                f"max_prompt_tokens={max_tokens}; raise max_prompt_tokens or split the turn."
+            )
+        turns = turns[1:]
+
+
+def target_text(example: Mapping[str, Any]) -> str:
+    """The gold completion for SFT: the reference note as compact JSON, exactly the output contract."""
+    ref = example.get("reference") or {}
+    return json.dumps({k: str(ref.get(k) or "") for k in SECTION_KEYS}, ensure_ascii=False)

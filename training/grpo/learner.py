@@ -1,0 +1,234 @@
+"""The learner: the trainable policy, the frozen reference, AdamW, and the GRPO/SFT update steps.
+
+One optimiser batch (a rollout batch, or a mini-batch of it) is split into micro-batches by token
+budget; loss weights are computed from the whole batch's counts so the accumulated gradient is
+exactly the one-big-batch gradient (tests/training/grpo/test_loss_matches_trl.py). With several
+updates per rollout batch (num_iterations x mini_batches), the old log-probs are computed once
+before the first update, as in PPO; with one update the ratio is 1 and TRL's shortcut applies.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from training.config import TrainConfig
+from training.grpo.batching import collate, pack_by_tokens
+from training.grpo.loss import grpo_loss, loss_weights, per_token_logps
+from training.grpo.rollout import Sample
+
+
+def resolve_device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def resolve_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
+    if cfg.dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, cfg.dtype)
+
+
+def load_causal_lm(path: str, device: torch.device, dtype: torch.dtype, *, trainable: bool) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    if trainable:
+        model.train()
+    else:
+        model.eval().requires_grad_(False)
+    return model
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    except ImportError:  # pragma: no cover - non-POSIX
+        return float("nan")
+
+
+class Learner:
+    """Owns the policy being trained. Plain class: used in-process (local mode) or as a Ray actor."""
+
+    def __init__(self, cfg: TrainConfig, policy_path: str, reference_path: str | None = None) -> None:
+        from transformers import AutoTokenizer
+
+        self.cfg = cfg
+        self.device = resolve_device(cfg)
+        self.dtype = resolve_dtype(cfg, self.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(policy_path)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self.pad_id = self.tokenizer.pad_token_id
+        self.model = load_causal_lm(policy_path, self.device, self.dtype, trainable=True)
+        self.model.config.use_cache = False
+        if cfg.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # beta == 0: no reference model at all (saves its memory), as in the issue and TRL.
+        self.ref_model = (
+            load_causal_lm(reference_path or policy_path, self.device, self.dtype, trainable=False)
+            if cfg.uses_reference_model
+            else None
+        )
+        self.optimizer = self._make_optimizer(cfg.learning_rate)
+        self.version = 0  # bumps after every optimiser step; rollout workers report which they used
+
+    def _make_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(
+            params,
+            lr=lr,
+            betas=(self.cfg.adam_beta1, self.cfg.adam_beta2),
+            weight_decay=self.cfg.weight_decay,
+            fused=self.device.type == "cuda",
+        )
+
+    def set_learning_rate(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    # ---- log-probs -----------------------------------------------------------------------------
+    def _logps(self, model: Any, samples: Sequence[Sample], *, grad: bool, entropy: bool = False):
+        ids, attn, cmask, keep = collate(
+            [s.prompt_ids for s in samples], [s.completion_ids for s in samples], self.pad_id, self.device
+        )
+        with torch.set_grad_enabled(grad), torch.autocast(self.device.type, self.dtype, enabled=False):
+            logps, ent = per_token_logps(model, ids, attn, keep, temperature=self.cfg.temperature, with_entropy=entropy)
+        return logps.float(), ent, cmask
+
+    @torch.no_grad()
+    def sequence_logps(self, samples: Sequence[Sample], *, reference: bool = False) -> list[torch.Tensor]:
+        """Per-token log-probs of each sample's completion (CPU tensors), from the policy or the reference."""
+        model = self.ref_model if reference else self.model
+        if model is None:
+            raise RuntimeError("no reference model: beta is 0")
+        was = model.training
+        model.eval()
+        out: list[torch.Tensor] = [torch.empty(0)] * len(samples)
+        try:
+            for idx in self._micro(samples):
+                logps, _, cmask = self._logps(model, [samples[i] for i in idx], grad=False)
+                for row, i in enumerate(idx):
+                    out[i] = logps[row, : int(cmask[row].sum())].cpu()
+        finally:
+            model.train(was)
+        return out
+
+    def _micro(self, samples: Sequence[Sample]) -> list[list[int]]:
+        lengths = [(len(s.prompt_ids), len(s.completion_ids)) for s in samples]
+        return pack_by_tokens(lengths, self.cfg.micro_batch_tokens)
+
+    @staticmethod
+    def _pad(rows: Sequence[torch.Tensor], width: int, device: torch.device) -> torch.Tensor:
+        out = torch.zeros(len(rows), width)
+        for r, t in enumerate(rows):
+            out[r, : len(t)] = t
+        return out.to(device)
+
+    # ---- GRPO update ---------------------------------------------------------------------------
+    def update(self, samples: Sequence[Sample], advantages: torch.Tensor) -> dict[str, float]:
+        """All optimiser steps for one rollout batch; returns the step's training metrics."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        n = len(samples)
+        old = self.sequence_logps(samples) if cfg.updates_per_step > 1 else None
+        ref = self.sequence_logps(samples, reference=True) if self.ref_model is not None else None
+        totals: dict[str, float] = {"loss": 0.0, "kl": 0.0, "clip_low": 0.0, "clip_high": 0.0, "clip_region": 0.0,
+                                    "entropy": 0.0, "grad_norm": 0.0}  # fmt: skip
+        tokens_trained = 0
+        updates = 0
+        parts = [list(range(n))[i :: cfg.mini_batches] for i in range(cfg.mini_batches)]
+        for _ in range(cfg.num_iterations):
+            for part in parts:
+                part_samples = [samples[i] for i in part]
+                n_tok = float(sum(len(s.completion_ids) for s in part_samples))
+                self.optimizer.zero_grad(set_to_none=True)
+                for idx in self._micro(part_samples):
+                    chunk = [part[i] for i in idx]
+                    logps, ent, cmask = self._logps(self.model, [samples[i] for i in chunk], grad=True, entropy=True)
+                    width = logps.shape[1]
+                    w = loss_weights(cmask, cfg.loss_aggregation, total_sequences=len(part), total_tokens=n_tok,
+                                     max_new_tokens=cfg.max_new_tokens)  # fmt: skip
+                    out = grpo_loss(
+                        logps,
+                        self._pad([old[i] for i in chunk], width, self.device) if old is not None else None,
+                        self._pad([ref[i] for i in chunk], width, self.device) if ref is not None else None,
+                        advantages[chunk].to(self.device),
+                        cmask,
+                        epsilon_low=cfg.epsilon_low,
+                        epsilon_high=cfg.epsilon_high,
+                        beta=cfg.beta,
+                        weights=w,
+                    )
+                    out.loss.backward()
+                    frac = out.tokens / max(n_tok, 1.0)
+                    totals["loss"] += float(out.loss.detach())
+                    for key in ("kl", "clip_low", "clip_high", "clip_region"):
+                        totals[key] += getattr(out, key) * frac
+                    if ent is not None:
+                        totals["entropy"] += float((ent * cmask).sum() / max(n_tok, 1.0))
+                    tokens_trained += out.tokens
+                totals["grad_norm"] += self._step()
+                updates += 1
+        seconds = time.perf_counter() - t0
+        metrics = {k: v / updates for k, v in totals.items()}
+        metrics.update(
+            train_seconds=seconds,
+            train_tokens=float(tokens_trained),
+            train_tokens_per_s=tokens_trained / seconds if seconds > 0 else 0.0,
+            optimizer_steps=float(updates),
+            peak_memory_mb=peak_memory_mb(self.device),
+        )
+        return metrics
+
+    def _step(self) -> float:
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.cfg.max_grad_norm > 0:
+            norm = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm))
+        else:
+            norm = math.sqrt(sum(float(p.grad.detach().pow(2).sum()) for p in params))
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.version += 1
+        return norm
+
+    # ---- SFT update ----------------------------------------------------------------------------
+    def sft_update(self, prompts: Sequence[list[int]], targets: Sequence[list[int]]) -> dict[str, float]:
+        """One supervised step: token-mean cross-entropy of the gold completions given their prompts."""
+        t0 = time.perf_counter()
+        samples = [
+            Sample(i, list(p), list(t), "", "stop") for i, (p, t) in enumerate(zip(prompts, targets, strict=True))
+        ]
+        n_tok = float(sum(len(t) for t in targets))
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for idx in self._micro(samples):
+            logps, _, cmask = self._logps(self.model, [samples[i] for i in idx], grad=True)
+            loss = -(logps * cmask).sum() / max(n_tok, 1.0)
+            loss.backward()
+            total += float(loss.detach())
+        norm = self._step()
+        seconds = time.perf_counter() - t0
+        return {"sft_loss": total, "grad_norm": norm, "train_seconds": seconds, "train_tokens": n_tok,
+                "train_tokens_per_s": n_tok / seconds, "peak_memory_mb": peak_memory_mb(self.device)}  # fmt: skip
+
+    # ---- weights and state ---------------------------------------------------------------------
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The policy's weights on CPU, for rollout workers in other processes."""
+        return {k: v.detach().to("cpu") for k, v in self.model.state_dict().items()}
+
+    def optimizer_state(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state)

@@ -1,0 +1,126 @@
+"""Rollouts: G sampled completions per prompt from the *current* policy weights.
+
+Generation goes through `inference.backends.TransformersBackend` (the app's own sampler), but
+bound to the learner's live module instead of a separately loaded copy: in local mode every
+optimiser step is visible to the very next rollout with no copying. `RolloutWorker` is the same
+thing for a separate process (a Ray actor): it owns a model copy and takes new weights with
+`load_weights` after each step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+
+from inference.backends.base import SamplingParams
+from inference.backends.transformers import TransformersBackend
+
+
+@dataclass
+class Sample:
+    """One completion of one prompt, in token ids (what the learner trains on) and text (what is scored)."""
+
+    group: int  # index of its prompt within the step
+    prompt_ids: list[int]
+    completion_ids: list[int]  # includes the stop token when the model stopped
+    text: str
+    finish_reason: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PolicyBackend(TransformersBackend):
+    """A TransformersBackend over a model object we already hold (the learner's policy)."""
+
+    def __init__(self, model: Any, tokenizer: Any, reference: str = "policy") -> None:  # noqa: D107
+        # Deliberately not calling super().__init__: it would load a second, frozen copy.
+        self.model, self.tokenizer = model, tokenizer
+        self.model_reference = reference
+        self.device = next(model.parameters()).device
+        self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+        self.vocab_size = int(model.config.vocab_size)
+        self.static_cache = False
+        self.grammar_engine = None
+        eos = model.generation_config.eos_token_id
+        self.stop_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
+        self.stop_ids.discard(None)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self._lock = threading.Lock()
+
+    def _processors(self, params: SamplingParams, rows: int, on_tokens: Any) -> LogitsProcessorList:
+        """Unconstrained rollouts (the norm in training) need no grammar engine at all, only the warpers."""
+        if params.constrained or on_tokens is not None:
+            return super()._processors(params, rows, on_tokens)
+        processors = LogitsProcessorList()
+        if params.temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(params.temperature))
+        if params.top_p < 1.0:
+            processors.append(TopPLogitsWarper(params.top_p))
+        return processors
+
+
+class Rollout:
+    """Samples groups of completions with a PolicyBackend; `stats` keeps the last call's throughput."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.backend = PolicyBackend(model, tokenizer)
+        self.stop_id = tokenizer.eos_token_id
+        self.stats: dict[str, float] = {}
+
+    def generate(
+        self, prompts: list[str], *, n: int, max_new_tokens: int, temperature: float, top_p: float, seed: int
+    ) -> list[Sample]:
+        """`n` samples for each prompt, flat and grouped by prompt (prompt 0's n, then prompt 1's ...)."""
+        # The backend tokenizes these same strings the same way, so ids and text agree exactly.
+        prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        params = SamplingParams(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n, constrained=False, seed=seed
+        )
+        was_training = self.model.training
+        self.model.eval()  # no dropout, and gradient checkpointing off while sampling
+        t0 = time.perf_counter()
+        try:
+            completions = self.backend.generate(prompts, params)
+        finally:
+            self.model.train(was_training)
+        seconds = time.perf_counter() - t0
+        samples = []
+        for i, c in enumerate(completions):
+            group = i // n
+            ids = list(c.token_ids) + ([self.stop_id] if c.finish_reason == "stop" else [])
+            samples.append(Sample(group, list(prompt_ids[group]), ids, c.text, c.finish_reason))
+        tokens = sum(len(s.completion_ids) for s in samples)
+        self.stats = {"rollout_seconds": seconds, "rollout_tokens": tokens, "rollout_tokens_per_s": tokens / seconds}
+        return samples
+
+
+class RolloutWorker:
+    """A rollout engine with its own model copy (one per Ray actor); weights arrive after each step."""
+
+    def __init__(self, model_path: str, device: str = "cpu", dtype: str = "float32", seed: int = 0) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch.manual_seed(seed)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(device).eval()
+        self.rollout = Rollout(self.model, self.tokenizer)
+        self.version = 0
+
+    def load_weights(self, state_dict: dict[str, torch.Tensor], version: int) -> int:
+        """Take the learner's new weights (tensors from the object store or a broadcast)."""
+        self.model.load_state_dict(state_dict, strict=False)
+        self.version = version
+        return version
+
+    def generate(self, prompts: list[str], **kw: Any) -> tuple[list[Sample], dict[str, float], int]:
+        samples = self.rollout.generate(prompts, **kw)
+        return samples, self.rollout.stats, self.version

@@ -1,0 +1,1 @@
+"""Ray orchestration: the only package that calls ray.init / ray.remote (workers stay plain classes)."""
