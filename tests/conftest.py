@@ -1,0 +1,43 @@
+"""Shared fixtures: fixed users (healthchecks' hc/test.py style) and the real default model.
+
+Users: `alice` and `bob` are clinicians (each owns only their own encounters), `staff` sees all,
+`admin` is a superuser. Every ownership test is one line with them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs ~1 s per user on these CPUs; tests need passwords to work, not to be slow to crack."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.org", "alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.org", "bob-password-1")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("staff", "staff@example.org", "staff-password-1", is_staff=True)
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.org", "root-password-1")
+
+
+@pytest.fixture(scope="session")
+def default_model_dir():
+    """The converted default policy (SmolLM2-135M-Instruct) under var/models/, made once per machine."""
+    from inference.models import fetch_default
+
+    return fetch_default()

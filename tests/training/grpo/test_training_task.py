@@ -1,0 +1,125 @@
+"""The Celery task and the admin around a run: config validated before start, DB kept in sync, cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clinic.mlops.models import Dataset, Example, ModelVersion, TrainingRun, TrainingStep
+from clinic.mlops.tasks import training as task_module
+from training.grpo import loop
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def dataset(examples):
+    ds = Dataset.objects.create(name="tiny")
+    for e in examples:
+        Example.objects.create(dataset=ds, key=e["key"], dialogue=e["dialogue"], reference=e["reference"],
+                               facts=e["facts"], split="train")  # fmt: skip
+    return ds
+
+
+def _run(dataset, **kw) -> TrainingRun:
+    run = TrainingRun.objects.create(name="t", preset="tiny-cpu", config=kw.pop("config", {"steps": 2}), **kw)
+    run.datasets.add(dataset)
+    return run
+
+
+def _fake_train(cfg, examples, *, hooks):
+    """Stands in for the model at the seam: two steps, a checkpoint each, honouring should_stop."""
+    assert {e["key"].split(":", 1)[1] for e in examples} == {"cough-1", "bp-1", "rash-1"}
+    result = loop.RunResult("succeeded", 0, None, cfg.output_dir)
+    for step in (1, 2):
+        if hooks.should_stop():
+            result.state = "cancelled"
+            break
+        hooks.on_step(step, {"reward_mean": 0.1 * step, "signal_groups": 1, "sample": "x"})
+        hooks.on_checkpoint(step, f"{cfg.output_dir}/step-{step}", {"reward_mean": 0.1 * step})
+        hooks.on_log(f"step {step}")
+        result.step, result.last_checkpoint = step, f"{cfg.output_dir}/step-{step}"
+    return result
+
+
+def test_task_syncs_steps_and_registers_each_checkpoint_as_candidate(dataset, monkeypatch):
+    monkeypatch.setattr(loop, "train", _fake_train)
+    run = _run(dataset)
+    assert task_module.run_training(run.pk) == "succeeded"
+    run.refresh_from_db()
+    assert (run.current_step, run.total_steps, run.state) == (2, 2, "succeeded")
+    assert run.resolved_config["preset"] == "tiny-cpu" and run.resolved_config["steps"] == 2
+    assert list(TrainingStep.objects.filter(run=run).values_list("step", flat=True)) == [1, 2]
+    versions = ModelVersion.objects.filter(training_run=run).order_by("step")
+    assert [v.state for v in versions] == ["candidate", "candidate"]
+    assert versions.last().reference == run.last_checkpoint.rstrip("/") and "step 2" in run.log
+    assert task_module.run_training(run.pk) == "succeeded"  # delivered twice: nothing happens
+    assert TrainingStep.objects.filter(run=run).count() == 2
+
+
+def test_cancel_flag_stops_the_run_cleanly(dataset, monkeypatch):
+    monkeypatch.setattr(loop, "train", _fake_train)
+    run = _run(dataset, cancel_requested=True)
+    assert task_module.run_training(run.pk) == "cancelled"
+
+
+def test_invalid_config_fails_the_run_with_the_reason(dataset):
+    run = _run(dataset, config={"num_generations": 1})
+    assert task_module.run_training(run.pk) == "failed"
+    run.refresh_from_db()
+    assert "G must be at least 2" in run.error
+    assert task_module.run_training(10_000) == "missing"
+
+
+def test_admin_form_rejects_bad_overrides_before_anything_starts(admin_client, dataset):
+    resp = admin_client.post("/admin/mlops/trainingrun/add/", {
+        "name": "bad", "kind": "grpo", "preset": "tiny-cpu", "config": '{"betta": 1}', "datasets": [dataset.pk],
+        "mode": "local"})  # fmt: skip
+    assert resp.status_code == 200 and "Did you mean" in resp.content.decode()
+    assert not TrainingRun.objects.exists()
+
+
+def test_admin_launch_queues_the_task_and_live_page_shows_charts(admin_client, dataset, monkeypatch,
+                                                                 django_capture_on_commit_callbacks):  # fmt: skip
+    sent = []
+    monkeypatch.setattr(task_module.run_training, "apply_async",
+                        lambda args, queue: sent.append((args, queue)) or type("R", (), {"id": "tid"})())  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = admin_client.post("/admin/mlops/trainingrun/add/", {
+            "name": "ok", "kind": "grpo", "preset": "tiny-cpu", "config": '{"steps": 1}',
+            "datasets": [dataset.pk], "mode": "local"})  # fmt: skip
+    assert resp.status_code == 302
+    run = TrainingRun.objects.get(name="ok")
+    assert sent == [([run.pk], "training")]
+    TrainingStep.objects.create(run=run, step=1, metrics={"reward_mean": 0.5, "format_valid": 0.0})
+    TrainingStep.objects.create(run=run, step=2, metrics={"reward_mean": 0.7, "format_valid": 0.5})
+    page = admin_client.get(f"/mlops/training/{run.pk}/").content.decode()
+    assert "<svg" in page and "reward (mean): 0.7" in page and 'hx-trigger="every 3s"' in page
+    admin_client.post(f"/mlops/training/{run.pk}/cancel/")
+    run.refresh_from_db()
+    assert run.cancel_requested
+    TrainingRun.objects.filter(pk=run.pk).update(state="cancelled")
+    partial = admin_client.get(f"/mlops/training/{run.pk}/", HTTP_HX_REQUEST="true")
+    assert partial.status_code == 286  # htmx: stop polling once the run has ended
+
+
+def test_live_page_is_staff_only(client, alice, dataset):
+    run = _run(dataset)
+    client.force_login(alice)
+    assert client.get(f"/mlops/training/{run.pk}/").status_code == 302
+
+
+@pytest.mark.slow
+def test_task_runs_the_real_model_and_registers_a_loadable_checkpoint(dataset, default_model_dir, settings, tmp_path):
+    from inference.models import resolve_model
+
+    settings.VAR_DIR = tmp_path
+    run = _run(dataset, config={"steps": 1, "prompts_per_step": 1, "max_new_tokens": 4, "beta": 0, "save_every": 1})
+    assert task_module.run_training(run.pk) == "succeeded"
+    run.refresh_from_db()
+    step = TrainingStep.objects.get(run=run)
+    assert step.metrics["groups"] == 1 and "signal_groups" in step.metrics
+    version = ModelVersion.objects.get(training_run=run)
+    assert version.state == "candidate" and version.reference == run.last_checkpoint
+    assert resolve_model(version.reference) == Path(version.reference).resolve()
