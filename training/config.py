@@ -75,6 +75,11 @@ class TrainConfig:
     max_new_tokens: int = _f(1024, "Longest completion sampled.")
     max_prompt_tokens: int = _f(2048, "Dialogues whose prompt is longer are left-truncated (oldest turns dropped).")
     few_shot: bool = _f(False, "Put the one-shot example in the prompt (longer prompts, easier format).")
+    rollout_static_cache: bool = _f(
+        False,
+        "Static KV cache for rollouts (local mode): on CUDA transformers compiles the decode step into CUDA graphs, "
+        "several times faster sampling at small batches; the first step pays about a minute of compilation.",
+    )
 
     # --- reward ---------------------------------------------------------------------------------
     reward: str = _f("full", "format (0/1 valid JSON), shaped (partial credit toward valid JSON), full (format+judge).")
@@ -116,6 +121,8 @@ class TrainConfig:
     judge_workers: int = _f(1, "Ray reward/judge actors.")
     learner_workers: int = _f(1, "Ray learner actors (FSDP on GPUs, gloo data parallel on CPU).")
     gpus_per_worker: float = _f(0.0, "GPUs per Ray rollout/learner actor (0 on CPU).")
+    judge_gpus_per_worker: float = _f(0.0, "GPUs per Ray judge actor; they serve judge_serve (judge=llm).")
+    judge_serve: str = _f("", "Judge model each GPU judge actor serves with `vllm serve` (judge=llm; '' = none).")
 
     # --- bookkeeping ----------------------------------------------------------------------------
     preset: str = _f("", "The preset this config started from (recorded, not interpreted).")
@@ -146,8 +153,16 @@ class TrainConfig:
             bad(f"reward={self.reward!r} is unknown; use one of {REWARDS}.")
         if self.judge not in JUDGES:
             bad(f"judge={self.judge!r} is unknown; use one of {JUDGES}.")
-        if self.reward == "full" and self.judge == "llm" and not (self.judge_base_url and self.judge_model):
+        judge_endpoint = self.judge_base_url or self.judge_serve
+        if self.reward == "full" and self.judge == "llm" and not (judge_endpoint and self.judge_model):
             bad("judge=llm needs judge_base_url and judge_model; set both, or use judge=fact.")
+        if (self.judge_serve or self.judge_gpus_per_worker > 0) and not (
+            self.mode == "ray" and self.judge == "llm" and self.judge_serve and self.judge_gpus_per_worker > 0
+        ):
+            bad(
+                "judge GPUs serve an LLM judge inside Ray: set mode=ray, judge=llm, judge_serve=MODEL, "
+                "judge_model=NAME and judge_gpus_per_worker > 0 together (or neither judge_serve nor judge GPUs)."
+            )
         for name in ("steps", "prompts_per_step", "save_every", "max_new_tokens", "max_prompt_tokens",
                      "num_iterations", "mini_batches", "micro_batch_tokens", "sft_batch_size",
                      "rollout_workers", "judge_workers", "learner_workers"):  # fmt: skip

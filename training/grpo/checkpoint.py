@@ -47,14 +47,19 @@ def save_checkpoint(
     tokenizer: Any,
     optimizer_state: dict[str, Any],
     state: dict[str, Any],
+    *,
+    state_dict: dict[str, Any] | None = None,
 ) -> Path:
-    """Write step-N atomically and return its path."""
+    """Write step-N atomically and return its path (`state_dict`: full weights of a sharded model)."""
     output_dir = Path(output_dir)
     final = output_dir / f"step-{step}"
     tmp = output_dir / f"step-{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    if state_dict is None:
+        model.save_pretrained(tmp, safe_serialization=True)
+    else:
+        model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
     torch.save({"optimizer": optimizer_state, "rng": rng_state()}, tmp / OPTIMIZER_FILE)
     (tmp / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2, default=str))

@@ -5,6 +5,10 @@ budget; loss weights are computed from the whole batch's counts so the accumulat
 exactly the one-big-batch gradient (tests/training/grpo/test_loss_matches_trl.py). With several
 updates per rollout batch (num_iterations x mini_batches), the old log-probs are computed once
 before the first update, as in PPO; with one update the ratio is 1 and TRL's shortcut applies.
+
+Three small seams let `training.orchestration.learner_group.ShardedLearner` run the same update as
+one rank of an FSDP group: `_local_micro` (which micro-batches this process runs), `_sum_over_ranks`
+(metric sums) and `_grad_norm`. On one process they are the identity.
 """
 
 from __future__ import annotations
@@ -116,8 +120,10 @@ class Learner:
         model.eval()
         out: list[torch.Tensor] = [torch.empty(0)] * len(samples)
         try:
-            for idx in self._micro(samples):
+            for idx, scale in self._local_micro(samples):
                 logps, _, cmask = self._logps(model, [samples[i] for i in idx], grad=False)
+                if not scale:
+                    continue
                 for row, i in enumerate(idx):
                     out[i] = logps[row, : int(cmask[row].sum())].cpu()
         finally:
@@ -127,6 +133,18 @@ class Learner:
     def _micro(self, samples: Sequence[Sample]) -> list[list[int]]:
         lengths = [(len(s.prompt_ids), len(s.completion_ids)) for s in samples]
         return pack_by_tokens(lengths, self.cfg.micro_batch_tokens)
+
+    def _local_micro(self, samples: Sequence[Sample]) -> list[tuple[list[int], float]]:
+        """(indices, scale) of the micro-batches this process runs; scale 0 marks a padding micro-batch.
+
+        One process runs every micro-batch at scale 1. A data-parallel rank runs its share and pads
+        with scale-0 repeats so that every rank makes the same number of (collective) forward calls.
+        """
+        return [(idx, 1.0) for idx in self._micro(samples)]
+
+    def _sum_over_ranks(self, values: list[float]) -> list[float]:
+        """Sums of per-process partial metrics over the data-parallel group (one process: unchanged)."""
+        return values
 
     @staticmethod
     def _pad(rows: Sequence[torch.Tensor], width: int, device: torch.device) -> torch.Tensor:
@@ -153,12 +171,14 @@ class Learner:
                 part_samples = [samples[i] for i in part]
                 n_tok = float(sum(len(s.completion_ids) for s in part_samples))
                 self.optimizer.zero_grad(set_to_none=True)
-                for idx in self._micro(part_samples):
+                for idx, scale in self._local_micro(part_samples):
                     chunk = [part[i] for i in idx]
                     logps, ent, cmask = self._logps(self.model, [samples[i] for i in chunk], grad=True, entropy=True)
                     width = logps.shape[1]
                     w = loss_weights(cmask, cfg.loss_aggregation, total_sequences=len(part), total_tokens=n_tok,
                                      max_new_tokens=cfg.max_new_tokens)  # fmt: skip
+                    if scale != 1.0:
+                        w = w * scale
                     out = grpo_loss(
                         logps,
                         self._pad([old[i] for i in chunk], width, self.device) if old is not None else None,
@@ -171,6 +191,8 @@ class Learner:
                         weights=w,
                     )
                     out.loss.backward()
+                    if not scale:
+                        continue
                     frac = out.tokens / max(n_tok, 1.0)
                     totals["loss"] += float(out.loss.detach())
                     for key in ("kl", "clip_low", "clip_high", "clip_region"):
@@ -180,6 +202,10 @@ class Learner:
                     tokens_trained += out.tokens
                 totals["grad_norm"] += self._step()
                 updates += 1
+        summed = [k for k in totals if k != "grad_norm"]  # grad_norm is already the global norm
+        *sums, tokens = self._sum_over_ranks([totals[k] for k in summed] + [float(tokens_trained)])
+        totals.update(zip(summed, sums, strict=True))
+        tokens_trained = int(tokens)
         seconds = time.perf_counter() - t0
         metrics = {k: v / updates for k, v in totals.items()}
         metrics.update(
@@ -191,12 +217,15 @@ class Learner:
         )
         return metrics
 
+    def _grad_norm(self, params: list[torch.Tensor]) -> float:
+        """The global gradient norm, clipped to max_grad_norm when that is set (returns the norm before clipping)."""
+        if self.cfg.max_grad_norm > 0:
+            return float(torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm))
+        return math.sqrt(sum(float(p.grad.detach().pow(2).sum()) for p in params))
+
     def _step(self) -> float:
         params = [p for p in self.model.parameters() if p.grad is not None]
-        if self.cfg.max_grad_norm > 0:
-            norm = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm))
-        else:
-            norm = math.sqrt(sum(float(p.grad.detach().pow(2).sum()) for p in params))
+        norm = self._grad_norm(params)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.version += 1
@@ -212,11 +241,14 @@ class Learner:
         n_tok = float(sum(len(t) for t in targets))
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
-        for idx in self._micro(samples):
+        for idx, scale in self._local_micro(samples):
             logps, _, cmask = self._logps(self.model, [samples[i] for i in idx], grad=True)
             loss = -(logps * cmask).sum() / max(n_tok, 1.0)
+            if scale != 1.0:
+                loss = loss * scale
             loss.backward()
             total += float(loss.detach())
+        (total,) = self._sum_over_ranks([total])
         norm = self._step()
         seconds = time.perf_counter() - t0
         return {"sft_loss": total, "grad_norm": norm, "train_seconds": seconds, "train_tokens": n_tok,
