@@ -37,6 +37,7 @@ class TransformersBackend(Backend):
         device: str | None = None,
         dtype: Any = None,
         static_cache: bool = False,
+        max_cache_len: int | None = None,
         grammar_engine: str | None = None,
     ) -> None:
         self.model, self.tokenizer = load_model(model_ref, device=device, dtype=dtype)
@@ -45,6 +46,7 @@ class TransformersBackend(Backend):
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
         self.vocab_size = int(self.model.config.vocab_size)
         self.static_cache = static_cache
+        self.max_cache_len = max_cache_len
         self.grammar_engine = grammar_engine
         eos = self.model.generation_config.eos_token_id
         self.stop_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
@@ -122,6 +124,10 @@ class TransformersBackend(Backend):
         }
         if self.static_cache:
             config.cache_implementation = "static"
+            if self.max_cache_len:
+                # Size the static cache for the longest call to come, not this one: transformers then reuses
+                # one cache shape, so the compiled decode step is not recompiled as prompts grow.
+                config.max_cache_len = self.max_cache_len
         with self._lock, torch.inference_mode():
             if params.seed is not None:
                 torch.manual_seed(params.seed)

@@ -72,7 +72,13 @@ class LocalExecutor:
         self.cfg = cfg
         self.learner = Learner(cfg, policy_path, reference_path)
         self.tokenizer = self.learner.tokenizer
-        self.rollout = Rollout(self.learner.model, self.tokenizer)
+        # A static cache sized for the longest prompt + completion: one shape, so one compilation per run.
+        self.rollout = Rollout(
+            self.learner.model,
+            self.tokenizer,
+            static_cache=cfg.rollout_static_cache,
+            max_cache_len=cfg.max_prompt_tokens + cfg.max_new_tokens if cfg.rollout_static_cache else None,
+        )
         self.scorer = Scorer(cfg)
 
     def begin_phase(self, phase: str, *, fresh_optimizer: bool) -> None:

@@ -36,14 +36,25 @@ class Sample:
 class PolicyBackend(TransformersBackend):
     """A TransformersBackend over a model object we already hold (the learner's policy)."""
 
-    def __init__(self, model: Any, tokenizer: Any, reference: str = "policy") -> None:  # noqa: D107
+    def __init__(  # noqa: D107
+        self,
+        model: Any,
+        tokenizer: Any,
+        reference: str = "policy",
+        *,
+        static_cache: bool = False,
+        max_cache_len: int | None = None,
+    ) -> None:
         # Deliberately not calling super().__init__: it would load a second, frozen copy.
         self.model, self.tokenizer = model, tokenizer
         self.model_reference = reference
         self.device = next(model.parameters()).device
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
         self.vocab_size = int(model.config.vocab_size)
-        self.static_cache = False
+        # On CUDA a static KV cache makes transformers compile the decode step into CUDA graphs, which
+        # the optimiser's in-place updates keep valid (same parameter storage); see docs/results.md.
+        self.static_cache = static_cache
+        self.max_cache_len = max_cache_len
         self.grammar_engine = None
         eos = model.generation_config.eos_token_id
         self.stop_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
@@ -66,10 +77,12 @@ class PolicyBackend(TransformersBackend):
 class Rollout:
     """Samples groups of completions with a PolicyBackend; `stats` keeps the last call's throughput."""
 
-    def __init__(self, model: Any, tokenizer: Any) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, *, static_cache: bool = False, max_cache_len: int | None = None
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.backend = PolicyBackend(model, tokenizer)
+        self.backend = PolicyBackend(model, tokenizer, static_cache=static_cache, max_cache_len=max_cache_len)
         self.stop_id = tokenizer.eos_token_id
         self.stats: dict[str, float] = {}
 
