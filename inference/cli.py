@@ -110,30 +110,47 @@ def _generate_jsonl(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from inference.dialogue import DialogueError
-    from inference.engine import generate_note
-    from inference.errors import GenerationError
+    from inference.engine import generate_notes
 
     src, dst = Path(args.jsonl[0]), Path(args.jsonl[1])
     if not src.is_file():
         print(f"error: input file {src} does not exist", file=sys.stderr)
         return 2
+    if args.batch_size < 1:
+        print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
+        return 2
     records = list(_records(src))
     if args.limit:
         records = records[: args.limit]
     failures = 0
-    with dst.open("w", encoding="utf-8") as out:
-        for line, key, value in tqdm(records, desc="notes", unit="note", file=sys.stderr):
-            row: dict[str, Any] = {"line": line, "key": key, "note": None, "tokens": 0, "seconds": 0.0, "error": None}
-            try:
-                if isinstance(value, Exception):
-                    raise DialogueError(f"invalid JSON: {value}", line)
-                result = generate_note(_turns(value, dataset=True), **_options(args))
-                row.update(note=result.note.as_dict(), tokens=result.tokens, seconds=round(result.seconds, 2))
-            except (DialogueError, GenerationError) as exc:
-                failures += 1
-                row["error"] = f"{type(exc).__name__}: {exc}"
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    bar = tqdm(total=len(records), desc="notes", unit="note", file=sys.stderr)
+    with dst.open("w", encoding="utf-8") as out, bar:
+        for lo in range(0, len(records), args.batch_size):
+            chunk = records[lo : lo + args.batch_size]
+            rows: list[dict[str, Any]] = []
+            dialogues: list[Any] = []
+            for line, key, value in chunk:
+                row: dict[str, Any] = {"line": line, "key": key, "note": None, "tokens": 0, "seconds": 0.0}
+                row["error"] = None
+                rows.append(row)
+                try:
+                    if isinstance(value, Exception):
+                        raise DialogueError(f"invalid JSON: {value}", line)
+                    dialogues.append((row, _turns(value, dataset=True)))
+                except DialogueError as exc:
+                    row["error"] = f"{type(exc).__name__}: {exc}"
+            batch = [turns for _, turns in dialogues]
+            results = generate_notes(batch, batch_size=args.batch_size, **_options(args)) if batch else []
+            for (row, _), result in zip(dialogues, results, strict=True):
+                if isinstance(result, Exception):
+                    row["error"] = f"{type(result).__name__}: {result}"
+                else:
+                    row.update(note=result.note.as_dict(), tokens=result.tokens, seconds=round(result.seconds, 2))
+            for row in rows:  # in input order, written as each batch finishes
+                failures += row["error"] is not None
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
             out.flush()
+            bar.update(len(chunk))
     print(f"{len(records) - failures}/{len(records)} notes written to {dst}", file=sys.stderr)
     return 1 if failures else 0
 
@@ -168,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--max-new-tokens", type=int, default=None, help="token budget of the note (default 512)")
     gen.add_argument("--unconstrained", action="store_true", help="no grammar: parse the free output instead")
     gen.add_argument("--limit", type=int, default=None, help="with --jsonl: only the first N records")
+    gen.add_argument("--batch-size", type=int, default=8, help="with --jsonl: dialogues per model call (default 8)")
     gen.set_defaults(func=_generate)
 
     srv = sub.add_parser("serve", help="OpenAI-compatible server over the transformers backend")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,68 @@ def completion_to_result(
     )
 
 
+def _check_fits(impl: Backend, messages: Any, max_new_tokens: int) -> None:
+    prompt_tokens = impl.count_tokens(messages)
+    context = impl.context_length
+    if prompt_tokens is not None and context and prompt_tokens + max_new_tokens > context:
+        raise InputTooLong(
+            f"the dialogue is too long: the prompt is {prompt_tokens} tokens and the note needs up to "
+            f"{max_new_tokens} more, but the model's context holds {context}; shorten the dialogue by about "
+            f"{prompt_tokens + max_new_tokens - context} tokens or lower max_new_tokens",
+            prompt_tokens=prompt_tokens,
+            limit=context,
+        )
+
+
+def generate_notes(
+    dialogues: Sequence[Iterable[Turn | Mapping[str, Any]] | str],
+    *,
+    model: str | None = None,
+    backend: str | None = None,
+    max_new_tokens: int | None = None,
+    constrained: bool = True,
+    batch_size: int = 8,
+    few_shot: bool = False,
+) -> list[GenerationResult | GenerationError]:
+    """`generate_note` for many dialogues, `batch_size` prompts per backend call.
+
+    One entry per dialogue, in order: the result, or the GenerationError that dialogue raised (an
+    empty or too-long dialogue, a truncated or invalid note), so one bad record never costs the
+    others. Each result's `seconds` is its batch's wall time.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    max_new_tokens = max_new_tokens or default_max_new_tokens()
+    impl: Backend = get_backend(_backend_name(backend), model)
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, constrained=constrained)
+    out: list[GenerationResult | GenerationError | None] = [None] * len(dialogues)
+    ready: list[tuple[int, Any]] = []
+    for i, turns in enumerate(dialogues):
+        try:
+            messages = build_messages(_check_dialogue(turns), few_shot=few_shot)
+            _check_fits(impl, messages, max_new_tokens)
+            ready.append((i, messages))
+        except GenerationError as exc:
+            out[i] = exc
+    for lo in range(0, len(ready), batch_size):
+        chunk = ready[lo : lo + batch_size]
+        start = time.monotonic()
+        completions = impl.generate([messages for _, messages in chunk], params)
+        seconds = time.monotonic() - start
+        for (i, _), completion in zip(chunk, completions, strict=True):
+            try:
+                out[i] = completion_to_result(
+                    completion,
+                    model_reference=impl.model_reference,
+                    backend=impl.name,
+                    seconds=seconds,
+                    max_new_tokens=max_new_tokens,
+                )
+            except GenerationError as exc:
+                out[i] = exc
+    return [r for r in out if r is not None]
+
+
 def generate_note(
     turns: Iterable[Turn | Mapping[str, Any]] | str,
     *,
@@ -109,16 +171,7 @@ def generate_note(
     impl: Backend = get_backend(_backend_name(backend), model)
     messages = build_messages(dialogue, few_shot=few_shot)
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, constrained=constrained)
-    prompt_tokens = impl.count_tokens(messages)
-    context = impl.context_length
-    if prompt_tokens is not None and context and prompt_tokens + max_new_tokens > context:
-        raise InputTooLong(
-            f"the dialogue is too long: the prompt is {prompt_tokens} tokens and the note needs up to "
-            f"{max_new_tokens} more, but the model's context holds {context}; shorten the dialogue by about "
-            f"{prompt_tokens + max_new_tokens - context} tokens or lower max_new_tokens",
-            prompt_tokens=prompt_tokens,
-            limit=context,
-        )
+    _check_fits(impl, messages, max_new_tokens)
     start = time.monotonic()
     if on_progress is None:
         completion = impl.generate([messages], params)[0]

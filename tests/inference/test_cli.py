@@ -35,21 +35,18 @@ def test_generate_prints_the_note_json(tmp_path, capsys, backend):
 @pytest.mark.slow
 def test_jsonl_batch_writes_one_line_per_record_and_keeps_going_after_a_bad_one(tmp_path, capsys, backend):
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_text(
-        json.dumps(
-            {
-                "key": "a",
-                "dialogue": [
-                    {"speaker": "doctor", "text": "Any pain?"},
-                    {"speaker": "patient", "text": "Headache for two days."},
-                ],
-            }
-        )
-        + "\nnot json\n"
-    )
-    assert main(["generate", "--jsonl", str(src), str(dst), "--max-new-tokens", "40"]) == 1
+
+    def record(key: str, complaint: str) -> str:
+        turns = [{"speaker": "doctor", "text": "Any pain?"}, {"speaker": "patient", "text": complaint}]
+        return json.dumps({"key": key, "dialogue": turns})
+
+    lines = [record("a", "Headache for two days."), "not json", record("b", "My knee hurts on the stairs.")]
+    src.write_text("\n".join(lines) + "\n")
+    # Batches of 2: the bad line sits between the two dialogues that share one model call.
+    assert main(["generate", "--jsonl", str(src), str(dst), "--max-new-tokens", "40", "--batch-size", "2"]) == 1
     rows = [json.loads(line) for line in dst.read_text().splitlines()]
-    assert [r["line"] for r in rows] == [1, 2]
-    assert rows[0]["key"] == "a" and set(rows[0]["note"]) == {"S", "O", "A", "P"} and rows[0]["error"] is None
+    assert [r["line"] for r in rows] == [1, 2, 3]
+    for row, key in ((rows[0], "a"), (rows[2], "b")):
+        assert row["key"] == key and set(row["note"]) == {"S", "O", "A", "P"} and row["error"] is None
     assert rows[1]["note"] is None and "invalid JSON" in rows[1]["error"]
-    assert "1/2 notes written" in capsys.readouterr().err
+    assert "2/3 notes written" in capsys.readouterr().err
