@@ -67,10 +67,11 @@ class PolicyBackend(TransformersBackend):
         if params.constrained or on_tokens is not None:
             return super()._processors(params, rows, on_tokens)
         processors = LogitsProcessorList()
-        if params.temperature != 1.0:
-            processors.append(TemperatureLogitsWarper(params.temperature))
-        if params.top_p < 1.0:
-            processors.append(TopPLogitsWarper(params.top_p))
+        if params.temperature > 0:  # greedy (temperature 0) needs no warper; a 0 warper would divide by zero
+            if params.temperature != 1.0:
+                processors.append(TemperatureLogitsWarper(params.temperature))
+            if params.top_p < 1.0:
+                processors.append(TopPLogitsWarper(params.top_p))
         return processors
 
 
