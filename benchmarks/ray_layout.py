@@ -96,6 +96,7 @@ def run_once(mode: str, learners: int, model: str, args: argparse.Namespace, exa
         rollout = _median(grpo, "rollout_tokens_per_s")
         out["grpo"]["rollout_tokens_per_s"] = rollout
         out["grpo"]["rollout_tokens_per_s_per_rollout_gpu"] = round(rollout / rollout_gpus, 1)
+    out["train_seconds_per_step"] = [round(m["train_seconds"], 3) for m in updates if "train_seconds" in m]
     out["weight_sync_seconds"] = _median(updates, "weight_sync_seconds") if mode == "ray" else 0.0
     out["reward_mean"] = [round(m["reward_mean"], 4) for m in result.metrics if "reward_mean" in m]
     out["sft_loss"] = [round(m["sft_loss"], 4) for m in result.metrics if "sft_loss" in m]
