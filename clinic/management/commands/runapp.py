@@ -93,6 +93,9 @@ class Command(BaseCommand):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # `kill`, systemd and `timeout` send SIGTERM: stop the children then too, as on Ctrl-C.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+        # Ctrl-C too, explicitly: a process started in the background by a non-interactive shell
+        # (`make run &` in a script) inherits SIGINT ignored, and Python then leaves it ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         children = [subprocess.Popen(cmd, cwd=cwd, env=env) for cmd in commands]
         code = 0
         try:
