@@ -46,7 +46,10 @@ def _median(rows: list[dict], key: str) -> float:
     return round(statistics.median(vals), 3) if vals else float("nan")
 
 
-def _config(args: argparse.Namespace, model: str, out_dir: str, *, mode: str, learners: int) -> Any:
+def _config(
+    args: argparse.Namespace, model: str, out_dir: str, *, mode: str, learners: int, device: str = "cuda"
+) -> Any:
+    """The benchmark's training config; `device` is the CUDA device when --device cuda (ignored on CPU)."""
     from training.config import build_config
 
     values: dict[str, Any] = {
@@ -57,7 +60,7 @@ def _config(args: argparse.Namespace, model: str, out_dir: str, *, mode: str, le
     }  # fmt: skip
     if args.device == "cuda":
         # bf16 everywhere: the Ray rollout actors sample in bf16, so the local baseline does too.
-        values.update(device="cuda", dtype="bfloat16", micro_batch_tokens=16384)
+        values.update(device=device, dtype="bfloat16", micro_batch_tokens=16384)
         if mode == "ray":
             values["gpus_per_worker"] = 1
     return build_config("tiny-cpu", values)
@@ -116,12 +119,12 @@ def _fsdp_batch(model: str, examples: list[dict], args: argparse.Namespace) -> t
 
     tok = AutoTokenizer.from_pretrained(model)
     samples = []
-    for i in range(args.prompts * args.G):
-        ex = examples[(i // args.G) % len(examples)]
-        prompt = prompt_text(tok, ex, few_shot=False, max_tokens=384)
-        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    for group in range(args.prompts):
+        ex = examples[group % len(examples)]
+        p_ids = tok(prompt_text(tok, ex, few_shot=False, max_tokens=384), add_special_tokens=False)["input_ids"]
         c_ids = tok(json.dumps(ex["reference"]), add_special_tokens=False)["input_ids"][: args.tokens]
-        samples.append(Sample(i // args.G, p_ids, c_ids[: max(8, len(c_ids) - 3 * (i % args.G))], "", "stop"))
+        for k in range(args.G):  # the group's completions: the reference cut a little shorter each time
+            samples.append(Sample(group, p_ids, c_ids[: max(8, len(c_ids) - 3 * k)], "", "stop"))
     g = torch.Generator().manual_seed(args.seed)
     advantages = torch.randn(len(samples), generator=g)
     return samples, advantages
@@ -140,11 +143,7 @@ def _fsdp_rank(rank: int, world: int, init_method: str, model: str, examples: li
         torch.set_num_threads(1)
     if world > 1:
         init_process_group(rank, world, init_method, "cuda" if on_gpu else "cpu")
-    cfg = _config(args, model, tempfile.gettempdir(), mode="local", learners=world)
-    if on_gpu:
-        import dataclasses
-
-        cfg = dataclasses.replace(cfg, device=f"cuda:{rank}")
+    cfg = _config(args, model, tempfile.gettempdir(), mode="local", learners=world, device=f"cuda:{rank}")
     learner = ShardedLearner(cfg, model, model) if world > 1 else Learner(cfg, model, model)
     samples, advantages = _fsdp_batch(model, examples, args)
     rows, gathers = [], []
@@ -161,6 +160,11 @@ def _fsdp_rank(rank: int, world: int, init_method: str, model: str, examples: li
         torch.distributed.destroy_process_group()
 
 
+def _after_warmup(values: list) -> list:
+    """All but the first repeat (CUDA/kernel warm-up), unless there is only one."""
+    return values[1:] or values
+
+
 def run_fsdp(world: int, model: str, args: argparse.Namespace, examples: list[dict]) -> dict:
     import torch
     import torch.multiprocessing as mp
@@ -172,8 +176,8 @@ def run_fsdp(world: int, model: str, args: argparse.Namespace, examples: list[di
         mp.spawn(_fsdp_rank, args=(world, init, model, examples, args, out), nprocs=world, join=True)
         wall = time.perf_counter() - t0
         got = torch.load(out, weights_only=False)
-    rows, later = got["rows"], got["rows"][1:] or got["rows"]
-    seconds = statistics.median(r["train_seconds"] for r in later)
+    rows = got["rows"]
+    seconds = statistics.median(r["train_seconds"] for r in _after_warmup(rows))
     tokens = rows[0]["train_tokens"]
     return {
         "learner_processes": world,
@@ -185,7 +189,7 @@ def run_fsdp(world: int, model: str, args: argparse.Namespace, examples: list[di
         "train_tokens": tokens,
         "train_tokens_per_s": round(tokens / seconds, 1),
         "train_tokens_per_s_per_rank": round(tokens / seconds / world, 1),
-        "weights_all_gather_seconds_median": round(statistics.median(got["gathers"][1:] or got["gathers"]), 3),
+        "weights_all_gather_seconds_median": round(statistics.median(_after_warmup(got["gathers"])), 3),
         "peak_memory_mb": rows[-1].get("peak_memory_mb"),
     }
 
@@ -219,9 +223,9 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "var" / "benchmarks" / "ray_layout.json"))
     args = p.parse_args()
 
-    from inference.models import fetch_default, resolve_model
+    from inference.models import resolve_model
 
-    model = str(resolve_model(args.model)) if args.model else str(fetch_default())
+    model = str(resolve_model(args.model))  # None: the default model, fetched and converted once
     scratch = tempfile.TemporaryDirectory()
     if args.tiny:
         sys.path.insert(0, str(ROOT / "tests" / "training" / "grpo"))
