@@ -4,7 +4,7 @@ A dataset reference is one of:
 
 - a path to a JSONL file of Example dicts (`manage.py export_dataset` / `training.synthesis` output);
 - ``aci-bench[:valid|train]`` (default valid): full visit dialogues with clinicians' notes, read from
-  ``../shared/datasets/aci-bench`` (or ``$SOAP_DATASETS_DIR/aci-bench``). The note is mapped to S/O/A/P
+  the repo's ``data/aci-bench`` (or ``$SOAP_DATASETS_DIR/aci-bench``). The note is mapped to S/O/A/P
   with the dataset's own section files (S = subjective; O = objective_exam + objective_results;
   A and P = assessment_and_plan split at its "plan" header when there is one), falling back to the
   note's headers (`split_note_by_headers`);
@@ -39,7 +39,7 @@ def datasets_dir() -> Path:
     env = os.environ.get("SOAP_DATASETS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "datasets"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 # Headers in aci-bench style notes, lowercased, to the SOAP section they open.
