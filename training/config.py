@@ -1,9 +1,14 @@
-"""Training configuration: one flat dataclass, named presets, and `key=value` overrides.
+"""Training configuration: one flat pydantic model, named presets, and `key=value` overrides.
 
 A run is fully described by a `TrainConfig`; the exact resolved configuration is written with
 every checkpoint and stored on the TrainingRun, so a run can always be reproduced. Like TRL's
-`GRPOConfig`, every field carries help text and `__post_init__` rejects bad combinations with a
-message that says how to fix them (checked before a run starts, in the admin and on the CLI).
+`GRPOConfig`, every field carries help text (the source of `--help-config`) and `validate()` rejects
+bad combinations with a message that says how to fix them (checked before a run starts, in the
+admin and on the CLI).
+
+Types are strict: an int field rejects 2.5, "2" and True; a float field rejects nan and inf; a bool
+field rejects "yes". Only `build_config` turns strings (from the CLI's `--set k=v` and the admin's
+text boxes) into the field's type first; JSON values are taken as they are and must already fit.
 
 Presets:
 - `recipe`: the published recipe (G=4, temperature 1.0, 1024 new tokens, clip 0.4/0.5, k3 KL
@@ -14,13 +19,14 @@ Presets:
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
-from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MODES = ("local", "ray")
 KINDS = ("grpo", "sft")
@@ -43,13 +49,32 @@ class ConfigError(ValueError):
 
 def _f(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - mirrors TRL's metadata={"help": ...}
     if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
-    return field(default=default, metadata={"help": help}, **kw)
+        return Field(default_factory=lambda: type(default)(default), description=help, **kw)
+    return Field(default=default, description=help, **kw)
 
 
-@dataclass
-class TrainConfig:
+def _describe(exc: ValidationError) -> str:
+    """The first problem of a pydantic error as one sentence naming the field (or validate()'s message)."""
+    err = exc.errors()[0]
+    inner = (err.get("ctx") or {}).get("error")
+    if isinstance(inner, ConfigError):
+        return str(inner)
+    name = ".".join(str(p) for p in err["loc"]) or "config"
+    if err["type"] == "extra_forbidden":
+        return f"unknown setting {name!r}. See `python -m training.train --help-config`."
+    return f"{name}={err.get('input')!r} is not valid: {err['msg']}."
+
+
+class TrainConfig(BaseModel):
     """Everything a GRPO or SFT run needs. Field help is shown in the admin and by `--help-config`."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, protected_namespaces=())
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
 
     # --- what and where -------------------------------------------------------------------------
     kind: str = _f("grpo", "grpo (RL, optionally with an SFT warm-start phase) or sft (supervised only).")
@@ -128,10 +153,12 @@ class TrainConfig:
     preset: str = _f("", "The preset this config started from (recorded, not interpreted).")
     notes: str = _f("", "Free text recorded with the run.")
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
         self.validate()
+        return self
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # type: ignore[override]  # BaseModel.validate is pydantic v1's deprecated alias
         """Reject combinations that cannot run, naming the field and the fix."""
 
         def bad(msg: str) -> None:
@@ -208,7 +235,7 @@ class TrainConfig:
 
     # --- conversions ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     @property
     def uses_reference_model(self) -> bool:
@@ -220,7 +247,7 @@ class TrainConfig:
 
     @classmethod
     def fields_help(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+        return {name: f.description or "" for name, f in cls.model_fields.items()}
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -293,9 +320,17 @@ def _coerce(name: str, raw: Any, annotation: Any) -> Any:
                 return False
             raise ValueError(text)
         if annotation is int:
-            return int(float(text)) if "e" in text.lower() else int(text)
+            if "e" in text.lower():  # 1e3 is a whole number written as a float
+                number = float(text)
+                if not number.is_integer():
+                    raise ValueError(text)
+                return int(number)
+            return int(text)
         if annotation is float:
-            return float(text)
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError(text)
+            return value
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a valid {annotation.__name__}; e.g. --set {name}=...") from None
     return text
@@ -305,7 +340,7 @@ def build_config(preset: str | None = "recipe", overrides: dict[str, Any] | None
     """The preset's values, then `overrides` (strings or JSON values), validated once at the end."""
     if preset and preset not in PRESETS:
         raise ConfigError(f"preset {preset!r} is unknown; use one of {sorted(PRESETS)}.")
-    hints = typing.get_type_hints(TrainConfig)
+    hints = {name: f.annotation for name, f in TrainConfig.model_fields.items()}
     values: dict[str, Any] = dict(PRESETS.get(preset or "", {}))
     for name, raw in {**(overrides or {}), **kw}.items():
         if name not in hints:
@@ -314,10 +349,7 @@ def build_config(preset: str | None = "recipe", overrides: dict[str, Any] | None
             raise ConfigError(f"unknown setting {name!r}.{hint} See `python -m training.train --help-config`.")
         values[name] = _coerce(name, raw, hints[name])
     values.setdefault("preset", preset or "")
-    try:
-        return TrainConfig(**values)
-    except TypeError as exc:  # a value of the wrong JSON type from the admin
-        raise ConfigError(str(exc)) from None
+    return TrainConfig(**values)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -333,7 +365,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """Rebuild a config saved with a checkpoint (unknown keys from newer versions are dropped)."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    names = set(TrainConfig.model_fields)
     return TrainConfig(**{k: v for k, v in data.items() if k in names})
 
 

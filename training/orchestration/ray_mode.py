@@ -18,7 +18,6 @@ over NVLink; on several nodes `output_dir` must be storage every node sees (rank
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -117,7 +116,7 @@ class ScorerWorker:
 
             gpus = max(1, int(cfg.judge_gpus_per_worker))
             self.server = JudgeServer(cfg.judge_serve, cfg.judge_model, gpus=gpus)
-            cfg = dataclasses.replace(cfg, judge_base_url=self.server.start())
+            cfg = cfg.model_copy(update={"judge_base_url": self.server.start()})
         self.scorer = Scorer(cfg)
 
     def score(self, examples: list[dict], texts: list[str]) -> list[dict[str, float]]:

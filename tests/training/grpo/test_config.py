@@ -45,3 +45,37 @@ def test_unknown_preset_and_malformed_override_are_errors():
         build_config("huge")
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["beta"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"steps": 2.5}, "steps=2.5"),
+        ({"steps": "2.5"}, "not a valid int"),
+        ({"steps": "2.5e0"}, "not a valid int"),
+        ({"steps": True}, "steps=True"),
+        ({"beta": float("nan")}, "finite"),
+        ({"beta": float("inf")}, "finite"),
+        ({"beta": "nan"}, "not a valid float"),
+        ({"few_shot": 1}, "few_shot"),
+        ({"model": 3}, "model=3"),
+    ],
+)
+def test_json_values_of_the_wrong_type_are_rejected(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config("tiny-cpu", overrides)
+
+
+def test_cli_strings_are_coerced_but_json_values_are_taken_as_they_are():
+    cfg = build_config("tiny-cpu", {"few_shot": "yes", "steps": "1e1", "gpus_per_worker": 1})
+    assert cfg.few_shot is True and cfg.steps == 10 and cfg.gpus_per_worker == 1.0
+    with pytest.raises(ConfigError, match="must be at least 1"):
+        config_from_dict({**cfg.to_dict(), "steps": 0})
+
+
+def test_every_field_has_help_for_help_config():
+    from training.config import TrainConfig
+
+    helps = TrainConfig.fields_help()
+    assert set(helps) == set(TrainConfig.model_fields) and "steps" in helps
+    assert all(text.strip() for text in helps.values())
