@@ -6,7 +6,7 @@ A dataset reference is one of:
 - ``aci-bench[:valid|train]`` (default valid): full visit dialogues with clinicians' notes, read from
   the repo's ``data/aci-bench`` (or ``$SOAP_DATASETS_DIR/aci-bench``). The note is mapped to S/O/A/P
   with the dataset's own section files (S = subjective; O = objective_exam + objective_results;
-  A and P = assessment_and_plan split at its "plan" header when there is one), falling back to the
+  A and P = assessment_and_plan split line by line, see `_split_assessment_plan`), falling back to the
   note's headers (`split_note_by_headers`);
 - ``mts-dialog[:valid|train|test1|test2]``: short conversations with one note section; only that
   section has a reference (the others are None and are left out of the section means).
@@ -102,15 +102,41 @@ def _drop_headers(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if line.strip() and not line.strip().isupper())
 
 
+_BULLET_LABEL = re.compile(r"^[•*\-–]\s*([A-Za-z][A-Za-z /&-]{2,40}):")
+_NARRATIVE_MIN_WORDS = 12
+
+
 def _split_assessment_plan(text: str) -> tuple[str, str]:
-    """aci-bench writes 'ASSESSMENT AND PLAN' as one block: per problem, '• Medical Reasoning:' (A) then
-    '• Additional Testing / Medical Treatment / Patient Education:' (P). Split the lines accordingly."""
+    """aci-bench writes 'ASSESSMENT AND PLAN' as one block; split it into A and P without repeating text.
+
+    The rule, in order, line by line:
+    1. a line that opens with a plan cue ('Plan', 'Medical Treatment', 'Additional Testing', 'Patient
+       Education', 'Recommendations', 'Instructions', 'Follow-up', 'The patient will', 'I will', 'We will')
+       goes to P, and so does any other labelled bullet ('• Specialist Referrals: ...') except
+       '• Medical Reasoning:', which goes to A;
+    2. if that leaves P empty (a block of short diagnosis lines and narrative paragraphs, as in the
+       orthopaedic visits), short lines (under 12 words: the diagnoses) go to A and the narrative
+       paragraphs (what was discussed, prescribed and arranged) go to P;
+    3. if one side is still empty, the first line is A and the rest P.
+    A and P never hold the same text: a reference that repeats a block teaches a small model to repeat
+    itself, the looping that the first real-data run showed.
+    """
+    lines = _drop_headers(text).splitlines()
     assessment, plan = [], []
-    for line in _drop_headers(text).splitlines():
-        low = line.strip().lstrip("•*-– ").lower()
-        (plan if _PLAN_LINE.match(low) else assessment).append(line.strip())
-    if not plan:  # no separable plan: the assessment text serves both
-        return "\n".join(assessment), "\n".join(assessment)
+    for line in lines:
+        stripped = line.strip()
+        low = stripped.lstrip("•*-– ").lower()
+        label = _BULLET_LABEL.match(stripped)
+        is_plan = bool(_PLAN_LINE.match(low)) or bool(label and label.group(1).strip().lower() != "medical reasoning")
+        (plan if is_plan else assessment).append(stripped)
+    if not plan:
+        assessment, plan = [], []
+        for line in lines:
+            stripped = line.strip()
+            (plan if len(stripped.split()) >= _NARRATIVE_MIN_WORDS else assessment).append(stripped)
+    if not assessment or not plan:
+        both = [line.strip() for line in lines if line.strip()]
+        assessment, plan = both[:1], both[1:]
     return "\n".join(assessment), "\n".join(plan)
 
 
