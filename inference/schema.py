@@ -6,9 +6,10 @@ plain-text string. Its JSON schema drives constrained decoding and the REST API'
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
 SECTION_KEYS: tuple[str, ...] = ("S", "O", "A", "P")
 SECTION_NAMES: dict[str, str] = {"S": "Subjective", "O": "Objective", "A": "Assessment", "P": "Plan"}
@@ -46,13 +47,14 @@ Dialogue = list[Turn]
 
 
 def bounded_note_schema(max_section_chars: int | None = None, *, min_section_chars: int = 1) -> dict[str, Any]:
-    """A decoding-only variant of the note schema: every section a string of bounded length.
+    """A decoding-only variant of the note schema: every section a non-empty string, no other key.
 
-    The canonical `SOAPNote` schema stays clean (API, storage); constrained decoding uses this one so
-    the grammar itself forces the object to close within the token budget: each generated token
-    carries at least one character, so four sections of at most `max_section_chars` characters plus
-    the fixed JSON punctuation always fit `max_new_tokens` (see `section_budget`). Without it the
-    135M default model can ramble inside one string until the budget ends and the note is lost.
+    The canonical `SOAPNote` schema stays clean (API, storage); constrained decoding uses this one.
+    No character cap by default: a cap in characters cuts a section mid-word ("shortness-s") long before
+    a clinician-length note (1,500-3,000 characters) is written. Length is budgeted in tokens instead,
+    by `SectionBudget` (inference.constrained), which closes a section that has used its share at the
+    next sentence end; a note that still runs out of tokens is reported truncated, never clipped.
+    `max_section_chars` remains for callers that want a hard cap (tests, toy budgets).
     """
     section: dict[str, Any] = {"type": "string", "minLength": min_section_chars}
     if max_section_chars is not None:
@@ -66,21 +68,97 @@ def bounded_note_schema(max_section_chars: int | None = None, *, min_section_cha
     }
 
 
-# Tokens spent on the fixed JSON punctuation of a compact note, {"S":"...","O":"...","A":"...","P":"..."},
+# Tokens spent on the fixed JSON punctuation of a compact note, {"S": "...", "O": "...", "A": "...", "P": "..."},
 # plus the end-of-turn token, rounded up generously.
 NOTE_OVERHEAD_TOKENS = 32
 
+# Each section's share of a note's tokens, measured on the 67 ACI-Bench train clinician notes (S 41 %,
+# O 20 %, A 17 %, P 22 %), rounded; what a section leaves unused passes to the sections after it.
+SECTION_TOKEN_SHARES: dict[str, float] = {"S": 0.40, "O": 0.20, "A": 0.17, "P": 0.23}
 
-def section_budget(max_new_tokens: int, *, chars_per_token: float | None = None) -> int:
-    """The per-section maxLength (characters) that keeps a constrained note within `max_new_tokens`.
 
-    chars_per_token=1.0 is a guarantee (no token is shorter than one character, escapes aside);
-    a larger value trades that guarantee for longer sections (English averages ~4 characters a token).
-    Default: the environment's SOAP_SECTION_CHARS_PER_TOKEN, else 1.0.
-    """
-    if chars_per_token is None:
-        import os
-
-        chars_per_token = float(os.environ.get("SOAP_SECTION_CHARS_PER_TOKEN", "1.0"))
+def section_token_budgets(max_new_tokens: int) -> dict[str, int]:
+    """Tokens each section may use before it is closed at its next sentence end (see SectionBudget)."""
     usable = max(max_new_tokens - NOTE_OVERHEAD_TOKENS, 4 * 4)
-    return max(int(usable * chars_per_token) // len(SECTION_KEYS), 4)
+    return {key: max(int(usable * SECTION_TOKEN_SHARES[key]), 4) for key in SECTION_KEYS}
+
+
+# --- training/evaluation examples -----------------------------------------------------------------
+
+
+class ExampleError(ValueError):
+    """A dict that is not a valid `Example`; the message names the field and what it must be."""
+
+
+class Fact(BaseModel):
+    """One gold fact of an example: the section it belongs to and its text (more keys are kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    section: Literal["S", "O", "A", "P"]
+    text: StrictStr
+
+
+class Example(BaseModel):
+    """One dialogue with its reference note: the line format of every dataset (synthesis, training,
+    evaluation, the clinic's export). `reference` may hold only some sections (MTS-Dialog's
+    references are one section each); `key` may be left out and loaders then name the example by
+    file and line. Keys beyond these (e.g. the clinic's `weight`) are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    key: StrictStr = ""
+    dialogue: list[Turn] = Field(min_length=1)
+    reference: dict[Literal["S", "O", "A", "P"], StrictStr] = Field(min_length=1)
+    facts: list[Fact] = Field(default_factory=list)
+    specialty: StrictStr = ""
+    condition: StrictStr = ""
+    split: StrictStr = "train"
+    source: StrictStr = ""
+    seed: int | None = None
+
+    @field_validator("dialogue")
+    @classmethod
+    def _turns_say_something(cls, dialogue: list[Turn]) -> list[Turn]:
+        for i, turn in enumerate(dialogue):
+            if not turn.text.strip():
+                raise ValueError(f"dialogue turn {i} has only whitespace")
+        return dialogue
+
+    @classmethod
+    def check(cls, data: Any, *, default_key: str = "") -> Example:
+        """`data` as an Example, or ExampleError with one plain sentence saying what is wrong.
+
+        `default_key` names an example that has no key (loaders pass "<file stem>-<line>")."""
+        if not isinstance(data, Mapping):
+            raise ExampleError(f"an example must be a JSON object, got {type(data).__name__}")
+        values = dict(data)
+        if default_key and not values.get("key"):
+            values["key"] = default_key
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ExampleError(_example_problem(exc)) from None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The plain dict of the JSONL line format (unknown extra keys included)."""
+        return self.model_dump(mode="json")
+
+
+def _example_problem(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = err["loc"]
+    field = str(loc[0]) if loc else ""
+    if field == "dialogue":
+        if len(loc) > 1 and isinstance(loc[1], int):
+            return f"dialogue turn {loc[1]} must be {{speaker, text}} with non-empty strings"
+        inner = (err.get("ctx") or {}).get("error")
+        if inner is not None:
+            return str(inner)
+        return "'dialogue' must be a non-empty list of {speaker, text} turns"
+    if field == "reference":
+        return "'reference' must be a note {S, O, A, P} with at least one section, each a string"
+    if field == "facts":
+        which = f" {loc[1]}" if len(loc) > 1 else "s"
+        return f"fact{which} must have a section in S/O/A/P and a text"
+    return f"{field or 'example'}: {err['msg']} (got {err.get('input')!r})"

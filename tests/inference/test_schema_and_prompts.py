@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from inference.prompts import SYSTEM_PROMPT, build_messages, format_dialogue, render_prompt
-from inference.schema import SECTION_KEYS, SOAPNote, Turn, bounded_note_schema, note_json_schema, section_budget
+from inference.schema import (
+    SECTION_KEYS,
+    SOAPNote,
+    Turn,
+    bounded_note_schema,
+    note_json_schema,
+    section_token_budgets,
+)
 
 TURNS = [Turn(speaker="doctor", text="What brings you in?"), Turn(speaker="patient", text="Chest  pain\nsince Monday.")]
 
@@ -21,12 +30,18 @@ def test_bounded_schema_limits_every_section_and_forbids_extra_keys():
     assert {p["minLength"] for p in schema["properties"].values()} == {1}
 
 
-def test_section_budget_keeps_four_sections_and_punctuation_within_the_token_budget():
-    for budget in (64, 256, 512, 1024):
-        chars = section_budget(budget, chars_per_token=1.0)
-        # one token carries at least one character, so this many characters can never need more tokens
-        assert 4 * chars + 32 <= budget
-    assert section_budget(512, chars_per_token=2.0) > section_budget(512, chars_per_token=1.0)
+def test_decoding_schema_has_no_character_cap_by_default():
+    schema = bounded_note_schema()
+    assert all("maxLength" not in prop for prop in schema["properties"].values())
+
+
+def test_section_token_budgets_fit_the_note_budget_and_favour_the_subjective():
+    for budget in (256, 512, 1024, 2048):
+        budgets = section_token_budgets(budget)
+        assert sum(budgets.values()) + 32 <= budget
+        assert budgets["S"] == max(budgets.values())
+    # the default budget leaves every section room for a clinician-length paragraph (>= 150 tokens)
+    assert min(section_token_budgets(1024).values()) >= 150
 
 
 def test_messages_put_rules_in_the_system_prompt_and_the_dialogue_between_tags():
@@ -64,3 +79,23 @@ def test_model_chat_template_renders_the_prompt_ready_for_the_answer(default_mod
     prompt = render_prompt(tokenizer, build_messages(TURNS))
     assert prompt.startswith("<|im_start|>system\nYou are a clinical documentation assistant")
     assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_one_example_contract_for_every_dataset():
+    from inference.schema import Example, ExampleError
+
+    turn = {"speaker": "doctor", "text": "What brings you in?"}
+    partial = Example.check({"dialogue": [turn], "reference": {"A": "Migraine."}}, default_key="mts-3")
+    assert partial.key == "mts-3" and partial.reference == {"A": "Migraine."} and partial.split == "train"
+    kept = Example.check({"key": "k", "dialogue": [turn], "reference": {"S": ""}, "weight": 2.0}).as_dict()
+    assert kept["weight"] == 2.0 and kept["key"] == "k"
+    for bad, message in [
+        ({"dialogue": [], "reference": {"S": "x"}}, "non-empty list"),
+        ({"dialogue": [{"speaker": "doctor", "text": "  "}], "reference": {"S": "x"}}, "whitespace"),
+        ({"dialogue": [turn], "reference": {}}, "at least one section"),
+        ({"dialogue": [turn], "reference": {"S": 3}}, "each a string"),
+        ({"dialogue": [turn], "reference": {"S": "x"}, "facts": [{"section": "Q", "text": "t"}]}, "fact 0"),
+        ({"key": 7, "dialogue": [turn], "reference": {"S": "x"}}, "key"),
+    ]:
+        with pytest.raises(ExampleError, match=message):
+            Example.check(bad)

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inference.schema import SECTION_KEYS
+from inference.schema import SECTION_KEYS, Example, ExampleError
 
 __all__ = ["DatasetError", "datasets_dir", "load_examples", "split_note_by_headers"]
 
@@ -294,13 +294,12 @@ def _load_jsonl(path: Path, split: str | None) -> list[dict[str, Any]]:
                 raise DatasetError(
                     f"{path} line {number}: not JSON ({exc.msg}); expected one Example per line."
                 ) from exc
-            missing = {"dialogue", "reference"} - set(item)
-            if missing:
-                raise DatasetError(f"{path} line {number}: missing {', '.join(sorted(missing))} in the Example.")
+            try:
+                example = Example.check(item, default_key=f"{path.stem}-{number}").as_dict()
+            except ExampleError as exc:
+                raise DatasetError(f"{path} line {number}: {exc}.") from None
             if split is None or item.get("split", split) == split:
-                item.setdefault("key", f"{path.stem}-{number}")
-                item.setdefault("facts", [])
-                examples.append(item)
+                examples.append(example)
     return examples
 
 

@@ -15,24 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from inference.prompts import build_messages, render_prompt
-from inference.schema import SECTION_KEYS
+from inference.schema import SECTION_KEYS, Example, ExampleError
 
 
 class DataError(ValueError):
     """A dataset that cannot be trained on; the message names the file, the line and the fix."""
 
 
-def check_example(example: Mapping[str, Any], where: str) -> dict[str, Any]:
-    dialogue = example.get("dialogue")
-    if not isinstance(dialogue, list) or not dialogue:
-        raise DataError(f"{where}: 'dialogue' must be a non-empty list of {{speaker, text}} turns.")
-    for i, turn in enumerate(dialogue):
-        if not isinstance(turn, Mapping) or not str(turn.get("text", "")).strip():
-            raise DataError(f"{where}: dialogue turn {i} needs a non-empty 'text' (and a 'speaker').")
-    reference = example.get("reference") or {}
-    if not isinstance(reference, Mapping) or not any(isinstance(reference.get(k), str) for k in SECTION_KEYS):
-        raise DataError(f"{where}: 'reference' must be a note {{S, O, A, P}} with at least one section.")
-    return dict(example)
+def check_example(example: Mapping[str, Any], where: str, *, default_key: str = "") -> dict[str, Any]:
+    """`example` checked against the one `inference.schema.Example` contract, as a plain dict."""
+    try:
+        return Example.check(example, default_key=default_key).as_dict()
+    except ExampleError as exc:
+        raise DataError(f"{where}: {exc}.") from None
 
 
 def load_examples(path: str | Path, *, split: str = "train") -> list[dict[str, Any]]:
@@ -51,7 +46,7 @@ def load_examples(path: str | Path, *, split: str = "train") -> list[dict[str, A
                 raise DataError(f"{path}:{n}: not JSON ({exc.msg}); each line must be one example object.") from None
             if not isinstance(obj, dict):
                 raise DataError(f"{path}:{n}: each line must be a JSON object, got {type(obj).__name__}.")
-            ex = check_example(obj, f"{path}:{n}")
+            ex = check_example(obj, f"{path}:{n}", default_key=f"{path.stem}-{n}")
             if not split or ex.get("split", "train") == split:
                 out.append(ex)
     if not out:

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from inference.schema import Example, ExampleError
+
 from .catalog import Catalog, load_catalog
 from .dedup import DEFAULT_THRESHOLD, Embedder, deduplicate
 from .render_offline import OfflineRenderer
@@ -148,10 +150,17 @@ def write_jsonl(examples: Iterable[dict[str, Any]], path: Path | str) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     count = 0
-    with tmp.open("w", encoding="utf-8") as handle:
-        for example in examples:
-            handle.write(json.dumps({k: example[k] for k in EXAMPLE_KEYS}, ensure_ascii=False) + "\n")
-            count += 1
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for example in examples:
+                problem = validate_example(example)
+                if problem:
+                    raise SynthesisError(f"example {example.get('key', '?')!r} cannot be written: {problem}")
+                handle.write(json.dumps({k: example[k] for k in EXAMPLE_KEYS}, ensure_ascii=False) + "\n")
+                count += 1
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return count
 
@@ -172,33 +181,20 @@ def read_jsonl(path: Path | str) -> Iterator[dict[str, Any]]:
             yield example
 
 
+STORE_SPLITS = ("train", "holdout")  # the splits a synthetic dataset (and the clinic's store) holds
+
+
 def validate_example(example: Any) -> str | None:
-    """Why a dict is not a valid example (None when valid)."""
-    if not isinstance(example, dict):
-        return "an example must be a JSON object"
-    missing = [k for k in ("key", "dialogue", "reference") if k not in example]
-    if missing:
-        return f"missing field(s) {missing}; required: key, dialogue, reference"
-    dialogue = example["dialogue"]
-    if not isinstance(dialogue, list) or not dialogue:
-        return "dialogue must be a non-empty list of {speaker, text}"
-    for i, turn in enumerate(dialogue):
-        if (
-            not isinstance(turn, dict)
-            or not isinstance(turn.get("speaker"), str)
-            or not isinstance(turn.get("text"), str)
-        ):
-            return f"dialogue turn {i} must be {{speaker: str, text: str}}"
-    reference = example["reference"]
-    if not isinstance(reference, dict) or sorted(reference) != ["A", "O", "P", "S"]:
-        return "reference must be an object with exactly the keys S, O, A, P"
-    if not all(isinstance(v, str) for v in reference.values()):
-        return "reference sections must be strings"
-    for i, fact in enumerate(example.get("facts") or []):
-        if not isinstance(fact, dict) or fact.get("section") not in ("S", "O", "A", "P") or "text" not in fact:
-            return f"fact {i} must have a section in S/O/A/P and a text"
-    if example.get("split", "train") not in ("train", "holdout"):
-        return f"split {example.get('split')!r} must be 'train' or 'holdout'"
+    """Why a dict is not a valid example (None when valid): the `inference.schema.Example` contract,
+    plus the two splits a synthetic dataset has."""
+    try:
+        checked = Example.check(example)
+    except ExampleError as exc:
+        return str(exc)
+    if not checked.key:
+        return "missing field 'key'; a stored example needs a unique key"
+    if checked.split not in STORE_SPLITS:
+        return f"split {checked.split!r} must be 'train' or 'holdout'"
     return None
 
 

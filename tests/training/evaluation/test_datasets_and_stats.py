@@ -44,13 +44,16 @@ def test_header_mapping_of_prose_notes():
 def test_jsonl_dataset_filters_split_and_names_bad_lines(tmp_path):
     path = tmp_path / "d.jsonl"
     rows = [
-        {"key": "a", "dialogue": [{"speaker": "doctor", "text": "hi"}], "reference": {}, "split": "train"},
-        {"key": "b", "dialogue": [{"speaker": "doctor", "text": "hi"}], "reference": {}, "split": "holdout"},
+        {"key": "a", "dialogue": [{"speaker": "doctor", "text": "hi"}], "reference": {"S": "x"}, "split": "train"},
+        {"key": "b", "dialogue": [{"speaker": "doctor", "text": "hi"}], "reference": {"A": "y"}, "split": "holdout"},
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     assert [e["key"] for e in load_examples(str(path), split="holdout")] == ["b"]
     path.write_text(json.dumps(rows[0]) + "\n{broken\n")
     with pytest.raises(DatasetError, match="line 2"):
+        load_examples(str(path))
+    path.write_text(json.dumps({**rows[0], "reference": {}}) + "\n")
+    with pytest.raises(DatasetError, match="line 1: 'reference' must be"):
         load_examples(str(path))
 
 

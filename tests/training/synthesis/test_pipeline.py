@@ -100,7 +100,7 @@ def test_jsonl_round_trip_and_line_numbered_errors(tmp_path):
     lines = path.read_text().splitlines()
     lines[3] = json.dumps({"key": "x", "dialogue": [], "reference": {}})
     path.write_text("\n".join(lines))
-    with pytest.raises(SynthesisError, match=r"out.jsonl:4: dialogue must be a non-empty list"):
+    with pytest.raises(SynthesisError, match=r"out.jsonl:4: 'dialogue' must be a non-empty list"):
         list(read_jsonl(path))
 
 
@@ -108,9 +108,11 @@ def test_jsonl_round_trip_and_line_numbered_errors(tmp_path):
     ("example", "message"),
     [
         ([], "JSON object"),
-        ({"key": "k"}, "missing field"),
+        ({"key": "k"}, "'dialogue' must be a non-empty list"),
+        ({"dialogue": [{"speaker": "d", "text": "t"}], "reference": {"S": ""}}, "missing field 'key'"),
         ({"key": "k", "dialogue": [{"speaker": "doctor"}], "reference": {}}, "turn 0"),
-        ({"key": "k", "dialogue": [{"speaker": "d", "text": "t"}], "reference": {"S": ""}}, "exactly the keys"),
+        ({"key": "k", "dialogue": [{"speaker": "d", "text": "t"}], "reference": {}}, "at least one section"),
+        ({"key": "k", "dialogue": [{"speaker": "d", "text": "t"}], "reference": {"X": ""}}, "'reference' must be"),
         (
             {
                 "key": "k",
@@ -138,3 +140,13 @@ def test_command_line_writes_jsonl_and_rejects_bad_sizes(tmp_path, capsys):
     assert [e["split"] for e in read_jsonl(topped)].count("train") == 40
     assert main(["--n", "0", "--out", str(tmp_path / "x.jsonl")]) == 2
     assert "at least one" in capsys.readouterr().err
+
+
+def test_export_refuses_an_example_that_breaks_the_contract(tmp_path):
+    good = {"key": "k", "dialogue": [{"speaker": "d", "text": "t"}], "reference": {"S": "s"}, "facts": [],
+            "specialty": "", "condition": "", "split": "train", "source": "synthetic", "seed": 1}  # fmt: skip
+    path = tmp_path / "e.jsonl"
+    assert write_jsonl([good], path) == 1
+    with pytest.raises(SynthesisError, match="'k2' cannot be written: 'reference' must be"):
+        write_jsonl([good, {**good, "key": "k2", "reference": {"Z": "x"}}], tmp_path / "bad.jsonl")
+    assert not (tmp_path / "bad.jsonl").exists() and not list(tmp_path.glob("*.tmp"))
