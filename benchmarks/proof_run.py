@@ -36,7 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SECTIONS = ("S", "O", "A", "P")
+from inference.schema import SECTION_KEYS  # noqa: E402  (after the repo root is on sys.path)
+
 EVAL_ROWS = {  # row -> (model stage, few_shot, constrained); in the order they run (most important first)
     "trained": ("ours", False, False),
     "base": ("prepare", False, False),
@@ -426,7 +427,7 @@ def summary_markdown(results: dict[str, Any]) -> str:
                 continue
             lines.append(
                 f"| {ROW_LABELS[row]} | {_fmt(s['json_valid'], 4)} | {_fmt(s['json_valid_strict'], 4)} | "
-                + " | ".join(_fmt(s[k]) for k in SECTIONS)
+                + " | ".join(_fmt(s[k]) for k in SECTION_KEYS)
                 + f" | {_fmt(s['total'])} | {s['examples']} |"
             )
         lines.append("")
@@ -474,7 +475,7 @@ def make_plots(work: Path, out: Path, results: dict[str, Any]) -> list[str]:
     rows = [row for row in ROW_LABELS if st.get(f"eval:{row}")]
     if rows:
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-        keys = [*SECTIONS, "json_valid"]
+        keys = [*SECTION_KEYS, "json_valid"]
         x = np.arange(len(keys))
         width = 0.8 / len(rows)
         for ax, dataset in zip(axes, ("holdout", "aci-bench-valid"), strict=True):
@@ -486,7 +487,7 @@ def make_plots(work: Path, out: Path, results: dict[str, Any]) -> list[str]:
                 lo = np.clip(means - np.array([s[k]["low"] or 0.0 for k in keys]), 0, None)
                 hi = np.clip(np.array([s[k]["high"] or 0.0 for k in keys]) - means, 0, None)
                 ax.bar(x + i * width, means, width, yerr=[lo, hi], capsize=2, label=ROW_LABELS[row])
-            ax.set_xticks(x + width * (len(rows) - 1) / 2, [*SECTIONS, "JSON valid"])
+            ax.set_xticks(x + width * (len(rows) - 1) / 2, [*SECTION_KEYS, "JSON valid"])
             ax.set_ylim(0, 1.05)
             ax.set_title(f"{dataset} (95% bootstrap CI)")
             ax.grid(axis="y", alpha=0.3)

@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from clinic.mlops.models import PreferencePair
+from inference.schema import SECTION_KEYS, SECTION_NAMES
 
-SECTIONS = ("S", "O", "A", "P")
 DEFAULT_DAYS = 90
 
 
@@ -71,7 +71,7 @@ def collect_stats(days: int = DEFAULT_DAYS, now: datetime | None = None) -> dict
         row = per_model[_label(pair.model_version, stats.get("model_reference"))]
         row["signed"] += 1
         row["edited"] += 1 if stats.get("edited") else 0
-        for key in SECTIONS:
+        for key in SECTION_KEYS:
             row["chars"][key].append(stats.get("sections", {}).get(key, {}).get("chars_changed", 0))
         if stats.get("seconds_to_sign") is not None:
             row["seconds"].append(stats["seconds_to_sign"])
@@ -86,7 +86,7 @@ def collect_stats(days: int = DEFAULT_DAYS, now: datetime | None = None) -> dict
                 "signed": row["signed"],
                 "edit_rate": row["edited"] / row["signed"] if row["signed"] else None,
                 "chars_changed": {k: statistics.fmean(v) if v else 0.0 for k, v in row["chars"].items()}
-                or dict.fromkeys(SECTIONS, 0.0),
+                or dict.fromkeys(SECTION_KEYS, 0.0),
                 "median_seconds_to_sign": statistics.median(row["seconds"]) if row["seconds"] else None,
                 "rating_mean": statistics.fmean(row["ratings"]) if row["ratings"] else None,
                 "ratings": len(row["ratings"]),
@@ -96,14 +96,14 @@ def collect_stats(days: int = DEFAULT_DAYS, now: datetime | None = None) -> dict
         key: (sum(1 for p in pairs if (p.edit_stats or {}).get("sections", {}).get(key, {}).get("edited")) / len(pairs))
         if pairs
         else 0.0
-        for key in SECTIONS
+        for key in SECTION_KEYS
     }
     return {
         "days": days,
         "since": since,
         "models": models,
         "sections_fixed": sections_fixed,
-        "sections_ranked": sorted(SECTIONS, key=lambda k: -sections_fixed[k]),
+        "sections_ranked": sorted(SECTION_KEYS, key=lambda k: -sections_fixed[k]),
         "timeline": _timeline(pairs, ratings, since, now),
         "total_signed": len(pairs),
         "total_ratings": len(ratings),
@@ -211,9 +211,9 @@ def _chart_ratings(stats: dict[str, Any]) -> bytes:
 
 def _chart_sections(stats: dict[str, Any]) -> bytes:
     fig, ax = _figure()
-    names = {"S": "Subjective", "O": "Objective", "A": "Assessment", "P": "Plan"}
-    shares = [100 * stats["sections_fixed"][k] for k in SECTIONS]
-    ax.bar([names[k] for k in SECTIONS], shares, color=["tab:blue", "tab:orange", "tab:red", "tab:purple"])
+    names = SECTION_NAMES
+    shares = [100 * stats["sections_fixed"][k] for k in SECTION_KEYS]
+    ax.bar([names[k] for k in SECTION_KEYS], shares, color=["tab:blue", "tab:orange", "tab:red", "tab:purple"])
     ax.set_ylim(0, 105)
     ax.set_ylabel("signed notes with this section edited (%)")
     ax.set_title("Which sections clinicians fix")

@@ -25,11 +25,11 @@ from django.conf import settings
 from django.db import transaction
 
 from clinic.mlops.models import Dataset, Example, PreferencePair
+from inference.schema import SECTION_KEYS
 from training.deid import DeidError, deidentify_example
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = ("S", "O", "A", "P")
 EXPORT_FIELDS = ("key", "dialogue", "reference", "facts", "specialty", "condition", "split", "source", "seed")
 
 
@@ -66,7 +66,7 @@ def edit_stats(generated: Mapping[str, str] | None, signed: Mapping[str, str]) -
     counts as written from scratch.
     """
     sections: dict[str, dict[str, Any]] = {}
-    for key in SECTIONS:
+    for key in SECTION_KEYS:
         before = (generated or {}).get(key, "") or ""
         after = signed.get(key, "") or ""
         matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
@@ -81,7 +81,7 @@ def edit_stats(generated: Mapping[str, str] | None, signed: Mapping[str, str]) -
             "generated_chars": len(before),
             "signed_chars": len(after),
         }
-    edited = [key for key in SECTIONS if sections[key]["edited"]]
+    edited = [key for key in SECTION_KEYS if sections[key]["edited"]]
     return {
         "sections": sections,
         "edited": bool(edited),
@@ -96,7 +96,7 @@ def collect_signed_note(note: Any, signature: Any) -> Example:
     Re-signing after an amendment updates the same Example (same key) with the newest signed
     text. Raises `DeidError` (and stores nothing) if scrubbing leaves an identifier behind.
     """
-    signed = {key: str(signature.content.get(key, "")) for key in SECTIONS}
+    signed = {key: str(signature.content.get(key, "")) for key in SECTION_KEYS}
     generated = _as_note(note.generated)
     turns = list(note.encounter.turns or [])
     # The scrub happens first; only its output is used to build rows below.
@@ -275,14 +275,15 @@ def _examples(name: str, split: str) -> Iterator[Example]:
 def _as_note(value: Any) -> dict[str, str] | None:
     if not isinstance(value, Mapping):
         return None
-    return {key: str(value.get(key, "") or "") for key in SECTIONS}
+    return {key: str(value.get(key, "") or "") for key in SECTION_KEYS}
 
 
 def sections_fixed_most(stats: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     """Share of notes in which each section was edited (for the dashboard)."""
     stats = list(stats)
     if not stats:
-        return dict.fromkeys(SECTIONS, 0.0)
+        return dict.fromkeys(SECTION_KEYS, 0.0)
     return {
-        key: sum(1 for s in stats if s.get("sections", {}).get(key, {}).get("edited")) / len(stats) for key in SECTIONS
+        key: sum(1 for s in stats if s.get("sections", {}).get(key, {}).get("edited")) / len(stats)
+        for key in SECTION_KEYS
     }

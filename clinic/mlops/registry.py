@@ -23,8 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.mlops.models import Evaluation, ModelVersion
-
-SECTIONS = ("S", "O", "A", "P")
+from inference.schema import SECTION_KEYS
 
 
 class RegistryError(Exception):
@@ -102,7 +101,7 @@ def scores_from_summary(summary: dict[str, Any]) -> dict[str, Any]:
         return value
 
     scores = clean(dict(summary))
-    scores["sections"] = {key: scores[key] for key in SECTIONS if key in scores}
+    scores["sections"] = {key: scores[key] for key in SECTION_KEYS if key in scores}
     return scores
 
 
@@ -135,7 +134,7 @@ def check_gate(candidate: ModelVersion, active: ModelVersion | None = None) -> G
         )
     result = GateResult(True)
     for dataset in common:
-        for key in SECTIONS:
+        for key in SECTION_KEYS:
             cand = section_score(mine[dataset].scores, key)
             act = section_score(theirs[dataset].scores, key)
             if cand is None or act is None:

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import QuerySet
 
-SECTIONS = ("S", "O", "A", "P")
-SECTION_NAMES = {"S": "Subjective", "O": "Objective", "A": "Assessment", "P": "Plan"}
+from inference.schema import SECTION_KEYS as SECTIONS  # re-exported: views and tasks import them from here
+from inference.schema import SECTION_NAMES
 
 
 class EncounterQuerySet(models.QuerySet["Encounter"]):

@@ -13,10 +13,11 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from inference.schema import SECTION_KEYS
+
 from .catalog import PLAN_PREFIXES, Catalog, Condition, Specialty, split_forms
 from .numbers import casual_words, format_number, int_words, number_words
 
-SECTIONS = ("S", "O", "A", "P")
 # An allergy rules out every drug of its class (a penicillin-allergic case is never given amoxicillin).
 ALLERGY_CLASHES: dict[str, tuple[str, ...]] = {
     "penicillin": (
@@ -432,7 +433,7 @@ def check_case(case: Case) -> list[str]:
         sbp, dbp = (int(x) for x in bp.surface_forms[0].split("/"))
         if dbp >= sbp:
             problems.append(f"blood pressure {bp.text} has diastolic >= systolic")
-    for section in SECTIONS:
+    for section in SECTION_KEYS:
         if not any(f.section == section for f in case.facts):
             problems.append(f"section {section} has no facts")
     return problems
