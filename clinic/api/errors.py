@@ -38,6 +38,7 @@ STATUS_CODES = {
     422: "invalid",
     429: "rate_limited",
     500: "server_error",
+    503: "unavailable",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from inference.schema import SOAPNote, Turn
 
@@ -87,7 +87,7 @@ class EncounterIn(Strict):
         description="Original file name; its extension (.vtt, .srt, .json) picks the parser.",
     )
     title: StrictStr = Field(default="", max_length=200)
-    generate: bool = Field(default=True, description="Queue note generation right away (202 with the job's URL).")
+    generate: StrictBool = Field(default=True, description="Queue note generation right away (202 with the job's URL).")
 
     @model_validator(mode="after")
     def _one_source(self) -> EncounterIn:
@@ -106,6 +106,11 @@ class JobOut(BaseModel):
     id: int
     encounter_id: int
     state: Literal["queued", "generating", "done", "failed"]
+    stale: bool = Field(
+        default=False,
+        description="True when the job's worker stopped reporting or no worker picked it up: it is reported as "
+        "'failed' and retryable; POST /encounters/{id}/generate to start a new attempt.",
+    )
     tokens: int
     partial_text: str
     error: str = Field(description="Why the job failed, empty unless state is 'failed'.")
@@ -200,7 +205,9 @@ class NoteDetailOut(NoteOut):
 
 class SectionUpdateIn(Strict):
     text: StrictStr = Field(max_length=100_000, description="The section's new text.")
-    version: int = Field(ge=0, description="The note version you edited; a stale one gets 409 with the current note.")
+    version: StrictInt = Field(
+        ge=0, description="The note version you edited; a stale one gets 409 with the current note."
+    )
     reason: StrictStr = Field(default="", max_length=2000, description="Required to amend a signed note.")
 
 
@@ -211,13 +218,13 @@ class ConflictOut(ErrorOut):
 
 
 class RatingIn(Strict):
-    score: int = Field(ge=1, le=5, description="1 (unusable) to 5 (sign as is).")
+    score: StrictInt = Field(ge=1, le=5, description="1 (unusable) to 5 (sign as is).")
     comment: StrictStr = Field(default="", max_length=5000)
 
 
 class SignIn(Strict):
-    version: int | None = Field(
-        default=None, ge=0, description="Optional: the version you reviewed; signing a newer one gets 409."
+    version: StrictInt = Field(
+        ge=0, description="The note version you reviewed; if someone else changed the note since, 409."
     )
 
 

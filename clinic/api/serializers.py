@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from clinic.api.errors import ApiError
 from clinic.notes.models import Encounter, GenerationJob, Note
+from clinic.notes.services import job_is_stale, stale_reason
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -36,14 +37,18 @@ def job_out(job: GenerationJob, note: Note | None | object = _UNKNOWN) -> dict[s
         note_id = Note.objects.filter(encounter_id=job.encounter_id).values_list("id", flat=True).first()
     else:
         note_id = note.pk if isinstance(note, Note) else None
+    # A job whose worker died or whose message never arrived answers "failed" (stale), so a polling
+    # loop ends; POST /encounters/{id}/generate then replaces it.
+    stale = job_is_stale(job)
     return {
         "id": job.pk,
         "encounter_id": job.encounter_id,
-        "state": job.state,
+        "state": GenerationJob.State.FAILED if stale else job.state,
+        "stale": stale,
         "tokens": job.tokens,
         "partial_text": job.partial_text,
-        "error": job.error,
-        "retryable": job.retryable,
+        "error": stale_reason(job) if stale else job.error,
+        "retryable": True if stale else job.retryable,
         "backend": job.backend,
         "model_reference": job.model_reference,
         "created_at": job.created_at,

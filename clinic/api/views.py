@@ -121,6 +121,23 @@ def _not_ready(request: HttpRequest, exc: services.NoteNotReady) -> HttpResponse
     return error_response(409, exc.message, code="note_not_ready")
 
 
+@api.exception_handler(services.NotYourNote)
+def _not_owner(request: HttpRequest, exc: services.NotYourNote) -> HttpResponse:
+    return error_response(403, exc.message, code="not_owner")
+
+
+@api.exception_handler(services.QueueUnavailable)
+def _queue_down(request: HttpRequest, exc: services.QueueUnavailable) -> HttpResponse:
+    note_id = Note.objects.filter(encounter_id=exc.encounter_id).values_list("id", flat=True).first()
+    return error_response(
+        503,
+        exc.message + f" Then POST /api/v1/encounters/{exc.encounter_id}/generate.",
+        code="queue_unavailable",
+        extra={"links": links(exc.encounter_id, note_id, exc.job.pk)},
+        headers={"Retry-After": "30"},
+    )
+
+
 @api.exception_handler(services.ServiceError)
 def _service(request: HttpRequest, exc: services.ServiceError) -> HttpResponse:
     return error_response(422, exc.message)
@@ -176,7 +193,7 @@ def health(request: HttpRequest) -> dict[str, str]:
 
 @api.post(
     "/encounters",
-    response={202: EncounterCreatedOut, 201: EncounterCreatedOut, WRITE_ERRORS: ErrorOut},
+    response={202: EncounterCreatedOut, 201: EncounterCreatedOut, WRITE_ERRORS | {503}: ErrorOut},
     tags=["encounters"],
     url_name="encounter_list",
 )
@@ -213,6 +230,11 @@ def create_encounter(
         return (202 if job else 201), EncounterCreatedOut.model_validate(body).model_dump(mode="json")
 
     status, body, replayed = run_once(user, idempotency_key, payload.model_dump(mode="json"), create)
+    if not replayed and body["job"] is not None:
+        # Under an Idempotency-Key the message is sent when run_once commits; a refused send failed the job.
+        job = GenerationJob.objects.get(pk=body["job"]["id"])
+        if job.state == GenerationJob.State.FAILED and job.error == services.QUEUE_DOWN_MESSAGE:
+            raise services.QueueUnavailable(job)
     response = JsonResponse(body, status=status)
     response["Location"] = body["links"]["job"] or body["links"]["encounter"]
     if replayed:
@@ -259,7 +281,7 @@ def get_encounter(request: HttpRequest, encounter_id: ObjectId) -> dict[str, Any
 
 @api.post(
     "/encounters/{encounter_id}/generate",
-    response={202: JobOut, WRITE_ERRORS: ErrorOut},
+    response={202: JobOut, WRITE_ERRORS | {503}: ErrorOut},
     tags=["encounters"],
     url_name="encounter_generate",
 )
@@ -342,12 +364,10 @@ def update_section(
     tags=["notes"],
     url_name="note_sign",
 )
-def sign(request: HttpRequest, note_id: ObjectId, payload: SignIn | None = None) -> Any:
-    """Sign the note as it stands. Send `version` to be sure you sign what you reviewed (409 if it moved on)."""
+def sign(request: HttpRequest, note_id: ObjectId, payload: SignIn) -> Any:
+    """Sign the note at `version`, the version you reviewed: 409 if someone else changed it since."""
     note = _note(request, note_id)
-    if payload is not None and payload.version is not None and payload.version != note.version:
-        raise services.VersionConflict(note, payload.version)
-    signature = services.sign_note(note, request.auth, via="api")
+    signature = services.sign_note(note, request.auth, version=payload.version, via="api")
     return {
         "id": signature.pk,
         "signer": signature.signer.get_username(),

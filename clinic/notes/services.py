@@ -37,7 +37,15 @@ log = logging.getLogger(__name__)
 # host lost): the UI offers a retry and a redelivered task may restart it. The worker's heartbeat
 # beats every 10 s, so 120 s is twelve missed beats. Override with settings.GENERATION_STALE_SECONDS.
 STALE_AFTER_SECONDS = 120
-EXPORT_FORMATS = ("text", "json")
+# A queued job that no worker has picked up for this long was most likely never delivered (the
+# broker was down or lost the message); it becomes retryable. Longer than any expected backlog on
+# `notes`. Override with settings.GENERATION_QUEUE_STALE_SECONDS.
+QUEUED_STALE_AFTER_SECONDS = 600
+QUEUE_DOWN_MESSAGE = (
+    "The note could not be queued: the job queue (broker) is unreachable. The dialogue is saved; "
+    "retry generation in a minute."
+)
+EXPORT_FORMATS = ("text", "json", "fhir")
 
 
 class ServiceError(Exception):
@@ -59,11 +67,16 @@ class IntakeError(ServiceError):
 class VersionConflict(ServiceError):
     """Someone saved the note since the editor loaded it; `current_note` is their version."""
 
-    def __init__(self, current_note: Note, base_version: int | None = None) -> None:
+    def __init__(self, current_note: Note, base_version: int | None = None, *, action: str = "edited") -> None:
         self.current_note = current_note
+        then = (
+            "Review the note again before signing it."
+            if action == "reviewed"
+            else "Review their version below and apply your change again."
+        )
         super().__init__(
-            f"This note was changed by someone else (you edited version {base_version}, it is now at version "
-            f"{current_note.version}). Review their version below and apply your change again."
+            f"This note was changed by someone else (you {action} version {base_version}, it is now at version "
+            f"{current_note.version}). {then}"
         )
 
 
@@ -77,6 +90,33 @@ class NoteNotReady(ServiceError):
 
 class InvalidInput(ServiceError):
     """A field value is out of range (unknown section, rating outside 1-5, unknown export format)."""
+
+
+class NotYourNote(ServiceError):
+    """Staff may read every note, but only the encounter's own clinician edits, regenerates or signs it."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"Only the clinician who owns this encounter can {what} its note; staff can read it but not change it."
+        )
+
+
+def require_owner(encounter: Encounter, user: Any, what: str) -> None:
+    """Refuse a change by anyone but the owner; `None` is the system (worker, feedback loop) and may."""
+    if user is not None and getattr(user, "pk", None) != encounter.owner_id:
+        raise NotYourNote(what)
+
+
+class QueueUnavailable(ServiceError):
+    """The broker refused the generation message; the encounter is saved and its job is failed but retryable.
+
+    Retrying later helps (HTTP 503). `job` is the failed job, `encounter` the saved encounter.
+    """
+
+    def __init__(self, job: GenerationJob) -> None:
+        self.job = job
+        self.encounter_id = job.encounter_id
+        super().__init__(QUEUE_DOWN_MESSAGE)
 
 
 # --- audit and model choice ------------------------------------------------------------------
@@ -184,7 +224,20 @@ def job_is_stale(job: GenerationJob, now: Any = None) -> bool:
     if job.state == GenerationJob.State.GENERATING:
         stale_after = timedelta(seconds=getattr(settings, "GENERATION_STALE_SECONDS", STALE_AFTER_SECONDS))
         return (job.heartbeat_at or job.started_at or job.created_at) < now - stale_after
-    return False
+    # Queued: never picked up. A task waiting to retry a transient error stamps heartbeat_at, so
+    # its wait does not count.
+    stale_after = timedelta(seconds=getattr(settings, "GENERATION_QUEUE_STALE_SECONDS", QUEUED_STALE_AFTER_SECONDS))
+    return (job.heartbeat_at or job.created_at) < now - stale_after
+
+
+def stale_reason(job: GenerationJob) -> str:
+    """What the page and the API say about a stale job."""
+    if job.state == GenerationJob.State.QUEUED:
+        return (
+            "No worker picked this job up (the job queue or the workers may be down); "
+            "the dialogue is saved: retry generation."
+        )
+    return "The worker stopped responding (it was restarted or killed); the dialogue is saved: retry generation."
 
 
 def latest_job(encounter: Encounter) -> GenerationJob | None:
@@ -192,9 +245,12 @@ def latest_job(encounter: Encounter) -> GenerationJob | None:
 
 
 def request_generation(encounter: Encounter, *, actor: Any = None, via: str = "web") -> GenerationJob:
-    """Queue a generation for the encounter (or return the one already running) once the row is committed."""
-    from clinic.notes.tasks import generate_note_task
+    """Queue a generation for the encounter (or return the one already running) once the row is committed.
 
+    Raises QueueUnavailable when the broker refuses the message (only detectable here when this call
+    owns the transaction; inside an outer one the job is failed as retryable at commit instead).
+    """
+    require_owner(encounter, actor, "regenerate")
     with transaction.atomic():
         note = Note.objects.select_for_update().get(encounter=encounter)
         if note.status == Note.Status.SIGNED:
@@ -205,8 +261,8 @@ def request_generation(encounter: Encounter, *, actor: Any = None, via: str = "w
         for job in running:
             if not job_is_stale(job):
                 return job
+            job.error = stale_reason(job).split(";")[0] + "; a new attempt was queued."
             job.state = GenerationJob.State.FAILED
-            job.error = "The worker stopped responding (it was restarted or killed); a new attempt was queued."
             job.retryable = True
             job.finished_at = timezone.now()
             job.save(update_fields=["state", "error", "retryable", "finished_at"])
@@ -214,9 +270,30 @@ def request_generation(encounter: Encounter, *, actor: Any = None, via: str = "w
             encounter=encounter, celery_task_id=str(uuid.uuid4()), backend=settings.SOAP_BACKEND
         )
         record_audit(actor, AuditEvent.Action.GENERATE, encounter, via=via, job=job.pk)
-        task_id = job.celery_task_id
-        transaction.on_commit(lambda: generate_note_task.apply_async(args=[job.pk], task_id=task_id, queue="notes"))
+        transaction.on_commit(lambda: _send(job))
+    if getattr(job, "send_failed", False):
+        raise QueueUnavailable(job)
     return job
+
+
+def _send(job: GenerationJob) -> None:
+    """Publish the job's task; when the broker refuses, fail the job as retryable instead of leaving it queued.
+
+    Runs after commit, so the worker always finds the job. A job whose message was accepted but then
+    lost stays queued until `job_is_stale` says so and the page offers a retry.
+    """
+    from kombu.exceptions import OperationalError
+
+    from clinic.notes.tasks import generate_note_task
+
+    try:
+        generate_note_task.apply_async(args=[job.pk], task_id=job.celery_task_id, queue="notes")
+    except (OperationalError, OSError) as exc:
+        log.warning("generation job %s could not be queued: %s: %s", job.pk, type(exc).__name__, exc)
+        job.state, job.error, job.retryable = GenerationJob.State.FAILED, QUEUE_DOWN_MESSAGE, True
+        job.finished_at = timezone.now()
+        job.save(update_fields=["state", "error", "retryable", "finished_at"])
+        job.send_failed = True  # type: ignore[attr-defined]
 
 
 # --- review: edit, sign, rate, export --------------------------------------------------------
@@ -254,6 +331,7 @@ def edit_section(
     text = text.replace("\r\n", "\n").strip()
     with transaction.atomic():
         current = _locked_note(note)
+        require_owner(current.encounter, author, "edit")
         if current.status == Note.Status.PENDING:
             raise NoteNotReady("The note has not been generated yet; wait for generation or retry it.")
         if int(base_version) != current.version:
@@ -287,12 +365,38 @@ def edit_section(
     return revision
 
 
-def sign_note(note: Note, signer: Any, *, via: str = "web") -> Signature:
-    """Sign the note as it stands: locks further edits and sends `note_signed` once committed."""
+def _changed_by_others(note: Note, reviewed: int, signer: Any) -> bool:
+    """True when a version after `reviewed` was made by anyone but the signer (another clinician, the model).
+
+    The signer's own later edits were on their screen when they pressed Sign, so they do not count:
+    the review page updates one section in place and its Sign button may still carry the older version.
+    """
+    if reviewed > note.version:
+        return True
+    later = note.revisions.filter(note_version__gt=reviewed)
+    if later.exclude(author=signer).exists() or later.filter(author__isnull=True).exists():
+        return True
+    return note.signatures.filter(note_version__gt=reviewed).exclude(signer=signer).exists()
+
+
+def sign_note(
+    note: Note, signer: Any, *, version: int | None = None, own_edits_seen: bool = False, via: str = "web"
+) -> Signature:
+    """Sign the note at `version`, the version the signer reviewed; locks further edits and sends `note_signed`.
+
+    Checked under the note's row lock, so an edit racing the signature either lands before it (and
+    the sign is refused with VersionConflict) or after it (as an amendment). With `own_edits_seen`
+    (the review page, which saves sections in place) later versions made only by the signer pass.
+    `version=None` signs the note as it stands: internal callers only; the web and the API send it.
+    """
     with transaction.atomic():
         current = _locked_note(note)
+        require_owner(current.encounter, signer, "sign")
         if current.status == Note.Status.PENDING:
             raise NoteNotReady("There is no note to sign yet; wait for generation to finish.")
+        stale = version is not None and int(version) != current.version
+        if stale and (not own_edits_seen or _changed_by_others(current, int(version or 0), signer)):
+            raise VersionConflict(current, version, action="reviewed")
         last = current.signatures.last()
         if current.status == Note.Status.SIGNED and last is not None and last.note_version == current.version:
             raise NoteLocked(f"This note was already signed by {last.signer} at {last.signed_at:%Y-%m-%d %H:%M} UTC.")

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from clinic.notes.models import SECTIONS, AuditEvent, GenerationJob, Note, NoteRevision
-from clinic.notes.services import active_model_reference, job_is_stale, record_audit
+from clinic.notes.services import STALE_AFTER_SECONDS, active_model_reference, job_is_stale, record_audit
 from inference.schema import Turn
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,11 @@ HARD_TIME_LIMIT = SOFT_TIME_LIMIT + 60
 HEARTBEAT_SECONDS = 10.0
 PROGRESS_EVERY_SECONDS = 1.0
 MAX_RETRIES = 3
+RECHECK_MARGIN_SECONDS = 5.0
+REGENERATION_CONFLICT = (
+    "The note was edited while this draft was being generated; the edit was kept and the new draft was not "
+    "applied (it is kept on this job). Retry generation to replace the edited note with a new draft."
+)
 
 
 class _Heartbeat(threading.Thread):
@@ -66,8 +71,20 @@ def _progress_writer(job_id: int) -> Callable[[str, int], None]:
     return on_progress
 
 
+class _RunningElsewhere(Exception):
+    """Another worker reported on the job `seconds_left` before it counts as stale."""
+
+    def __init__(self, seconds_left: float) -> None:
+        self.seconds_left = seconds_left
+        super().__init__(f"running elsewhere; stale in {seconds_left:.0f} s")
+
+
 def _claim(job_id: int) -> GenerationJob | None:
-    """Mark the job generating; None when it is gone, finished, or running on a live worker."""
+    """Mark the job generating; None when it is gone or finished.
+
+    Raises _RunningElsewhere when a worker reported on it recently: either a live duplicate or the
+    worker that was just killed (its message is redelivered at once, before the heartbeat goes stale).
+    """
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().select_related("encounter").filter(pk=job_id).first()
         if job is None:
@@ -76,8 +93,9 @@ def _claim(job_id: int) -> GenerationJob | None:
         if job.state in (GenerationJob.State.DONE, GenerationJob.State.FAILED):
             return None
         if job.state == GenerationJob.State.GENERATING and not job_is_stale(job):
-            log.warning("generation job %s is already running on a live worker; skipping duplicate", job_id)
-            return None
+            stale_after = getattr(settings, "GENERATION_STALE_SECONDS", STALE_AFTER_SECONDS)
+            last = job.heartbeat_at or job.started_at or job.created_at
+            raise _RunningElsewhere(max(0.0, stale_after - (timezone.now() - last).total_seconds()))
         now = timezone.now()
         job.state, job.started_at, job.heartbeat_at = GenerationJob.State.GENERATING, now, now
         job.partial_text, job.tokens, job.error = "", 0, ""
@@ -98,6 +116,11 @@ def _save_result(job: GenerationJob, result: Any) -> None:
         note = Note.objects.select_for_update().get(encounter_id=job.encounter_id)
         if note.status == Note.Status.SIGNED:
             _fail(job.pk, "The note was signed while generating; the generated text was discarded.", retryable=False)
+            return
+        if _edited_since(note, job):
+            # Never overwrite a clinician's edit silently: keep it, keep the draft on the job for reference.
+            GenerationJob.objects.filter(pk=job.pk).update(partial_text=result.raw, tokens=result.tokens)
+            _fail(job.pk, REGENERATION_CONFLICT, retryable=True)
             return
         note.version += 1
         for key in SECTIONS:
@@ -137,6 +160,11 @@ def _save_result(job: GenerationJob, result: Any) -> None:
         )
 
 
+def _edited_since(note: Note, job: GenerationJob) -> bool:
+    """True when someone edited or amended the note after this generation was requested."""
+    return note.revisions.filter(created_at__gte=job.created_at).exclude(kind=NoteRevision.Kind.GENERATED).exists()
+
+
 def _model_version(reference: str) -> Any:
     from clinic.mlops.models import ModelVersion
 
@@ -153,7 +181,16 @@ def _model_version(reference: str) -> Any:
 )
 def generate_note_task(self: Any, job_id: int) -> str:
     """Generate the note of GenerationJob `job_id`; returns the job's final state (or 'skipped')."""
-    job = _claim(job_id)
+    try:
+        job = _claim(job_id)
+    except _RunningElsewhere as busy:
+        # Never run twice at once; but if that worker is dead, take over once its heartbeat is stale
+        # instead of dropping the redelivered message (the job would stay "generating" for good).
+        if not self.request.is_eager:
+            countdown = busy.seconds_left + RECHECK_MARGIN_SECONDS
+            log.warning("generation job %s is running elsewhere; checking again in %.0f s", job_id, countdown)
+            self.apply_async(args=[job_id], countdown=countdown, queue="notes")
+        return "skipped"
     if job is None:
         return "skipped"
     from inference.engine import GenerationError, generate_note  # noqa: I001 - heavy (torch); load in the worker only

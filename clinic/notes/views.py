@@ -35,7 +35,9 @@ def owned_encounter(request: HttpRequest, pk: int) -> Encounter:
 
 def job_context(encounter: Encounter) -> dict[str, Any]:
     job = services.latest_job(encounter)
-    return {"encounter": encounter, "job": job, "stale": bool(job and services.job_is_stale(job))}
+    stale = bool(job and services.job_is_stale(job))
+    reason = services.stale_reason(job) if job and stale else ""
+    return {"encounter": encounter, "job": job, "stale": stale, "stale_reason": reason}
 
 
 def note_context(encounter: Encounter, user: Any) -> dict[str, Any]:
@@ -84,7 +86,10 @@ def encounter_new(request: HttpRequest) -> HttpResponse:
         except services.IntakeError as exc:
             form.add_error("file" if filename else "dialogue", exc.message)
         else:
-            services.request_generation(encounter, actor=request.user)
+            try:
+                services.request_generation(encounter, actor=request.user)
+            except services.QueueUnavailable as exc:  # the dialogue is saved; its page offers the retry
+                messages.error(request, exc.message)
             return redirect("notes:encounter_detail", pk=encounter.pk)
     status = 400 if form.errors else 200
     context = {"form": form, "max_kb": f"{settings.DIALOGUE_MAX_BYTES // 1000:,}"}
@@ -178,8 +183,12 @@ def section(request: HttpRequest, pk: int, key: str) -> HttpResponse:
 @login_required
 def sign(request: HttpRequest, pk: int) -> HttpResponse:
     encounter = owned_encounter(request, pk)
+    version = request.POST.get("version", "")
     try:
-        services.sign_note(encounter.note, request.user)
+        if not version.isdigit():
+            raise services.InvalidInput("The sign request did not say which version you reviewed; reload the page.")
+        # Sections save in place, so the button may carry a version older than the signer's own last edit.
+        services.sign_note(encounter.note, request.user, version=int(version), own_edits_seen=True)
     except services.ServiceError as exc:
         messages.error(request, exc.message)
     if not request.htmx:

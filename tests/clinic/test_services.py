@@ -74,11 +74,11 @@ def test_edit_appends_a_revision_and_bumps_the_version(drafted, alice):
     assert AuditEvent.objects.filter(action="edit", actor=alice, detail__section="A").exists()
 
 
-def test_stale_base_version_is_a_conflict_carrying_the_other_version(drafted, alice, bob):
+def test_stale_base_version_is_a_conflict_carrying_the_other_version(drafted, alice):
     base = drafted.version
     services.edit_section(drafted, "P", "Alice's plan.", author=alice, base_version=base)
-    with pytest.raises(services.VersionConflict) as err:
-        services.edit_section(drafted, "P", "Bob's plan.", author=bob, base_version=base)
+    with pytest.raises(services.VersionConflict) as err:  # her second tab, still at the old version
+        services.edit_section(drafted, "P", "Other tab's plan.", author=alice, base_version=base)
     assert err.value.current_note.P == "Alice's plan."
     drafted.refresh_from_db()
     assert drafted.P == "Alice's plan." and drafted.revisions.filter(kind="edit").count() == 1

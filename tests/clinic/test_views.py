@@ -159,23 +159,22 @@ def test_edit_in_place_saves_and_triggers_history_refresh(client, drafted, alice
     assert "Acute viral bronchitis." in history and "alice" in history
 
 
-def test_conflicting_save_shows_the_other_version_and_keeps_it(client, drafted, alice, staff):
+def test_conflicting_save_shows_the_other_version_and_keeps_it(client, drafted, alice):
     url = reverse("notes:section", args=[drafted.encounter.pk, "P"])
     base = drafted.version
-    client.force_login(staff)
-    client.post(url, {"text": "Staff's plan.", "base_version": base}, **HTMX)
     client.force_login(alice)
+    client.post(url, {"text": "Other tab's plan.", "base_version": base}, **HTMX)  # her other tab saves first
     response = client.post(url, {"text": "Alice's plan.", "base_version": base}, **HTMX)
     html = response.content.decode()
-    assert "Conflict" in html and "Staff&#x27;s plan." in html and "Alice&#x27;s plan." in html
-    assert Note.objects.get(pk=drafted.pk).P == "Staff's plan."
+    assert "Conflict" in html and "Other tab&#x27;s plan." in html and "Alice&#x27;s plan." in html
+    assert Note.objects.get(pk=drafted.pk).P == "Other tab's plan."
     response = client.post(url, {"text": "Alice's plan.", "base_version": base}, follow=False)
     assert response.status_code == 409
 
 
 def test_sign_locks_and_amend_requires_reason(client, drafted, alice):
     client.force_login(alice)
-    response = client.post(reverse("notes:sign", args=[drafted.encounter.pk]), **HTMX)
+    response = client.post(reverse("notes:sign", args=[drafted.encounter.pk]), {"version": drafted.version}, **HTMX)
     assert b"Signed by" in response.content and b"Amend" in response.content
     drafted.refresh_from_db()
     url = reverse("notes:section", args=[drafted.encounter.pk, "A"])
@@ -199,7 +198,7 @@ def test_export_only_after_signing(client, drafted, alice):
     client.force_login(alice)
     url = reverse("notes:export", args=[drafted.encounter.pk, "json"])
     assert client.get(url).status_code == 302
-    client.post(reverse("notes:sign", args=[drafted.encounter.pk]))
+    client.post(reverse("notes:sign", args=[drafted.encounter.pk]), {"version": drafted.version})
     response = client.get(url)
     assert response.status_code == 200 and json.loads(response.content)["note"]["A"] == "Viral bronchitis."
     assert "attachment" in response["Content-Disposition"]

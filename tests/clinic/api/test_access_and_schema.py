@@ -21,7 +21,7 @@ OWNED = {
     ("GET", "/jobs/{job_id}"): None,
     ("GET", "/notes/{note_id}"): None,
     ("PUT", "/notes/{note_id}/sections/{section}"): {"text": "Changed.", "version": 1},
-    ("POST", "/notes/{note_id}/sign"): {},
+    ("POST", "/notes/{note_id}/sign"): {"version": 1},
     ("PUT", "/notes/{note_id}/rating"): {"score": 4},
     ("GET", "/notes/{note_id}/export"): None,
 }

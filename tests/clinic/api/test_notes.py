@@ -75,11 +75,11 @@ def test_signed_note_needs_a_reason_and_keeps_an_amendment(as_alice, alice_signe
 
 
 def test_sign_records_the_signature(alice, as_alice, alice_note):
-    response = as_alice.post(url(alice_note, "/sign"))
+    response = as_alice.post(url(alice_note, "/sign"), {"version": 1})
     assert response.status_code == 200, response.content
     assert response.json()["signer"] == "alice" and response.json()["content"] == GENERATED
     assert Note.objects.get(pk=alice_note.pk).status == "signed"
-    assert_error(as_alice.post(url(alice_note, "/sign")), 409, "note_signed")
+    assert_error(as_alice.post(url(alice_note, "/sign"), {"version": 2}), 409, "note_signed")
 
 
 def test_sign_with_a_stale_version_is_409(as_alice, alice_note):
