@@ -121,6 +121,9 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Stamped by the worker while it runs; stale means the worker died."
+    )
 
     def __str__(self) -> str:
         return f"{self.name} [{self.state}]"

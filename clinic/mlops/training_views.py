@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from clinic.mlops.models import TrainingRun
+from clinic.mlops.tasks.training import fail_if_worker_died
 
 CHARTS = (
     ("reward_mean", "reward (mean)"),
@@ -43,6 +44,7 @@ def svg_line_chart(points: list[tuple[int, float]], title: str, width: int = 320
 @require_GET
 def training_run_live(request, pk: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun, pk=pk)
+    fail_if_worker_died(run)  # else a run whose worker was killed would say "running" for good
     steps = list(run.steps.order_by("step").values_list("step", "metrics"))
     charts = []
     for key, title in CHARTS:

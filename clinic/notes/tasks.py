@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +17,10 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from clinic.heartbeat import Heartbeat
 from clinic.notes.models import SECTIONS, AuditEvent, GenerationJob, Note, NoteRevision
 from clinic.notes.services import STALE_AFTER_SECONDS, active_model_reference, job_is_stale, record_audit
 from inference.schema import Turn
@@ -37,23 +37,6 @@ REGENERATION_CONFLICT = (
     "The note was edited while this draft was being generated; the edit was kept and the new draft was not "
     "applied (it is kept on this job). Retry generation to replace the edited note with a new draft."
 )
-
-
-class _Heartbeat(threading.Thread):
-    """Stamps `heartbeat_at` every few seconds until stopped; dies with the worker process."""
-
-    def __init__(self, job_id: int, every: float = HEARTBEAT_SECONDS) -> None:
-        super().__init__(name=f"heartbeat-job-{job_id}", daemon=True)
-        self.job_id, self.every, self.stopped = job_id, every, threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(self.every):
-                GenerationJob.objects.filter(pk=self.job_id).update(heartbeat_at=timezone.now())
-        except Exception:  # a heartbeat must never take the generation down with it
-            log.exception("heartbeat for generation job %s failed", self.job_id)
-        finally:
-            connection.close()
 
 
 def _progress_writer(job_id: int) -> Callable[[str, int], None]:
@@ -195,7 +178,7 @@ def generate_note_task(self: Any, job_id: int) -> str:
         return "skipped"
     from inference.engine import GenerationError, generate_note  # noqa: I001 - heavy (torch); load in the worker only
 
-    heartbeat = _Heartbeat(job.pk)
+    heartbeat = Heartbeat(GenerationJob, job.pk, HEARTBEAT_SECONDS)
     heartbeat.start()
     try:
         turns = [Turn(**turn) for turn in job.encounter.turns]

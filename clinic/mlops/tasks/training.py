@@ -10,19 +10,54 @@ directory, and stops cleanly after the current step when an admin sets `cancel_r
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from clinic.heartbeat import Heartbeat
 from clinic.mlops.models import Example, ModelVersion, TrainingRun, TrainingStep
 
 logger = logging.getLogger(__name__)
 LOG_LIMIT = 100_000  # characters of the log kept on the row (the full log is train.log in the run dir)
 FINISHED = {TrainingRun.State.SUCCEEDED, TrainingRun.State.FAILED, TrainingRun.State.CANCELLED}
+HEARTBEAT_SECONDS = 30.0
+# A running run whose worker has not stamped it for this long is dead (ten missed beats; a training
+# step can hold the GIL for a while). Override with settings.TRAINING_STALE_SECONDS.
+STALE_AFTER_SECONDS = 300
+DEAD_WORKER_MESSAGE = (
+    "The worker running this stopped responding (killed, out of memory or host lost). "
+    "Relaunch the run to resume from its last checkpoint."
+)
+
+
+def _stale_after() -> float:
+    return float(getattr(settings, "TRAINING_STALE_SECONDS", STALE_AFTER_SECONDS))
+
+
+def seconds_until_stale(run: TrainingRun) -> float:
+    """How long until a RUNNING run's heartbeat counts as stale (0 when it already does)."""
+    last = run.heartbeat_at or run.started_at or run.created_at
+    return max(0.0, _stale_after() - (timezone.now() - last).total_seconds())
+
+
+def fail_if_worker_died(run: TrainingRun) -> bool:
+    """Mark a RUNNING run whose heartbeat is stale as failed (resumable); True when it did."""
+    if run.state != TrainingRun.State.RUNNING or seconds_until_stale(run) > 0:
+        return False
+    cutoff = timezone.now() - timedelta(seconds=_stale_after())
+    not_resumed = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=cutoff)  # a redelivery may have resumed it
+    updated = TrainingRun.objects.filter(not_resumed, pk=run.pk, state=TrainingRun.State.RUNNING).update(
+        state=TrainingRun.State.FAILED, error=DEAD_WORKER_MESSAGE, finished_at=timezone.now()
+    )
+    if updated:
+        run.refresh_from_db()
+    return bool(updated)
 
 
 def run_directory(run: TrainingRun) -> Path:
@@ -98,8 +133,15 @@ class _Sync:
         return TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
 
 
-@shared_task(name="clinic.mlops.tasks.training.run_training", soft_time_limit=24 * 3600, time_limit=24 * 3600 + 300)
-def run_training(run_id: int) -> str:
+@shared_task(
+    bind=True,
+    name="clinic.mlops.tasks.training.run_training",
+    acks_late=True,  # a worker killed mid-run leaves the message to be redelivered...
+    reject_on_worker_lost=True,  # ...at once, and the redelivery resumes from the last checkpoint
+    soft_time_limit=24 * 3600,
+    time_limit=24 * 3600 + 300,
+)
+def run_training(self: Any, run_id: int) -> str:
     """Run or resume TrainingRun `run_id`; returns its final state."""
     from training.config import ConfigError
     from training.grpo.data import DataError
@@ -112,6 +154,12 @@ def run_training(run_id: int) -> str:
             return "missing"
         if run.state in FINISHED:
             return run.state
+        if run.state == TrainingRun.State.RUNNING and (wait := seconds_until_stale(run)) > 0:
+            # Another worker stamped it recently: a live duplicate, or the one just killed. Look again
+            # once its heartbeat would be stale, and resume then if it is.
+            if not self.request.is_eager:
+                run_training.apply_async(args=[run_id], countdown=wait + 5, queue="training")
+            return "running elsewhere"
         try:
             cfg = resolve_run_config(run)
             examples = run_examples(run, cfg.split)
@@ -124,14 +172,17 @@ def run_training(run_id: int) -> str:
             return run.state
         run.state = TrainingRun.State.RUNNING
         run.started_at = run.started_at or timezone.now()
+        run.heartbeat_at = timezone.now()
         run.resolved_config = cfg.to_dict()
         run.output_dir = cfg.output_dir
         run.total_steps = cfg.steps if cfg.kind == "sft" else cfg.steps + cfg.sft_steps
-        run.save(update_fields=["state", "started_at", "resolved_config", "output_dir", "total_steps"])
+        run.save(update_fields=["state", "started_at", "heartbeat_at", "resolved_config", "output_dir", "total_steps"])
 
     sync = _Sync(run)
     hooks = Hooks(on_step=sync.on_step, on_checkpoint=sync.on_checkpoint, on_log=sync.on_log,
                   should_stop=sync.should_stop)  # fmt: skip
+    heartbeat = Heartbeat(TrainingRun, run.pk, HEARTBEAT_SECONDS)
+    heartbeat.start()
     try:
         if cfg.mode == "ray":  # the driver runs here; rollout/judge/learner actors run on the Ray cluster
             from training.orchestration.ray_mode import train_on_ray
@@ -145,6 +196,8 @@ def run_training(run_id: int) -> str:
             state=TrainingRun.State.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
         )
         return TrainingRun.State.FAILED
+    finally:
+        heartbeat.stopped.set()
     state = TrainingRun.State.CANCELLED if result.state == "cancelled" else TrainingRun.State.SUCCEEDED
     TrainingRun.objects.filter(pk=run_id).update(
         state=state, finished_at=timezone.now(), current_step=result.step, last_checkpoint=result.last_checkpoint or ""

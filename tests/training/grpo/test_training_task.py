@@ -123,3 +123,31 @@ def test_task_runs_the_real_model_and_registers_a_loadable_checkpoint(dataset, d
     version = ModelVersion.objects.get(training_run=run)
     assert version.state == "candidate" and version.reference == run.last_checkpoint
     assert resolve_model(version.reference) == Path(version.reference).resolve()
+
+
+def test_a_run_whose_worker_died_is_marked_failed_and_a_redelivery_resumes_it(dataset, monkeypatch, settings, client,
+                                                                              staff):  # fmt: skip
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.TRAINING_STALE_SECONDS = 60
+    monkeypatch.setattr(loop, "train", _fake_train)
+    recheck = []
+    monkeypatch.setattr(task_module.run_training, "apply_async", lambda **kw: recheck.append(kw))
+    run = _run(dataset, state="running", heartbeat_at=timezone.now() - timedelta(seconds=10))
+    # redelivered at once after the kill: the dead worker's heartbeat is still fresh, so look again later
+    assert task_module.run_training(run.pk) == "running elsewhere"
+    assert recheck and 50 <= recheck[0]["countdown"] <= 60
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
+    assert task_module.run_training(run.pk) == "succeeded"  # the look again: stale, so it resumes
+
+    dead = _run(dataset, state="running", heartbeat_at=timezone.now() - timedelta(seconds=120))
+    client.force_login(staff)
+    page = client.get(f"/mlops/training/{dead.pk}/").content.decode()
+    dead.refresh_from_db()
+    assert dead.state == "failed" and "stopped responding" in dead.error and "failed" in page.lower()
+
+
+def test_the_training_task_acks_late_and_requeues_when_its_worker_is_lost():
+    assert task_module.run_training.acks_late and task_module.run_training.reject_on_worker_lost
