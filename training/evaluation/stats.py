@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Estimate", "bootstrap_ci"]
+__all__ = ["Estimate", "bootstrap_ci", "bootstrap_ratio"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,32 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int = 2000, level: float
     alpha = (1 - level) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
     return Estimate(float(data.mean()), float(low), float(high), int(data.size))
+
+
+def bootstrap_ratio(
+    numerators: Sequence[float],
+    denominators: Sequence[float],
+    *,
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """Pooled ratio sum(numerators) / sum(denominators) with a bootstrap over the paired units (notes).
+
+    For rates over items that cluster in units, e.g. ungrounded numbers / numbers over notes; units
+    with a zero denominator carry no items and are dropped.
+
+    >>> bootstrap_ratio([1, 0, 1], [2, 2, 0]).mean
+    0.25
+    """
+    pairs = np.asarray([(a, b) for a, b in zip(numerators, denominators, strict=True) if b], dtype=float)
+    if pairs.size == 0:
+        nan = float("nan")
+        return Estimate(nan, nan, nan, 0)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(pairs), size=(resamples, len(pairs)))
+    sums = pairs[idx].sum(axis=1)
+    ratios = sums[:, 0] / sums[:, 1]
+    alpha = (1 - level) / 2
+    low, high = np.quantile(ratios, [alpha, 1 - alpha])
+    return Estimate(float(pairs[:, 0].sum() / pairs[:, 1].sum()), float(low), float(high), len(pairs))
