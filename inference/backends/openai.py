@@ -1,9 +1,9 @@
 """Any OpenAI-compatible chat server (vLLM's `vllm serve` in production, `python -m inference serve` here).
 
-Every request goes through `_post`: a timeout, retries of transient failures (connection errors,
-timeouts, 408/429/5xx) with exponential backoff and full jitter, and a BackendUnavailable that
-says what failed and whether retrying can help. Structured output is requested with
-`response_format: {type: json_schema}`; a server that rejects that field (HTTP 400 naming
+Every request goes through `_request`, i.e. `inference.http.send_with_retries`: a timeout, retries of
+transient failures (connection errors, timeouts, 408/429/5xx) with exponential backoff and full
+jitter, and a BackendUnavailable that says what failed and whether retrying can help. Structured
+output is requested with `response_format: {type: json_schema}`; a server that rejects that field (HTTP 400 naming
 response_format) is remembered and asked again without it, and the output is then parsed.
 """
 
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import time
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -20,8 +18,7 @@ import httpx
 
 from inference.backends.base import Backend, Completion, Prompt, SamplingParams
 from inference.errors import BackendUnavailable, GenerationError, InputTooLong
-
-RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+from inference.http import RETRY_STATUS, HTTPCallError, RetryPolicy, send_with_retries
 
 
 class OpenAIBackend(Backend):
@@ -78,23 +75,18 @@ class OpenAIBackend(Backend):
     def _request(self, method: str, path: str, *, json_body: Any = None, retries: int | None = None) -> httpx.Response:
         retries = self.max_retries if retries is None else retries
         url = f"{self.base_url}{path}"
-        for attempt in range(retries + 1):
-            try:
-                response = self.client.request(method, url, json=json_body)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                if attempt >= retries:
-                    raise BackendUnavailable(
-                        f"cannot reach the OpenAI-compatible server at {url} after {attempt + 1} attempt(s): "
-                        f"{type(exc).__name__}: {exc}; check that it runs (SOAP_OPENAI_BASE_URL)",
-                        retryable=True,
-                    ) from exc
-            else:
-                if response.status_code < 400:
-                    return response
-                if response.status_code not in RETRY_STATUS or attempt >= retries:
-                    raise _http_error(url, response)
-            time.sleep(random.uniform(0, self.backoff * 2**attempt))
-        raise AssertionError("unreachable")
+        policy = RetryPolicy(retries=retries, backoff=self.backoff)
+        try:
+            return send_with_retries(lambda: self.client.request(method, url, json=json_body), policy, url=url)
+        except HTTPCallError as exc:
+            if exc.response is None:
+                cause = exc.__cause__
+                raise BackendUnavailable(
+                    f"cannot reach the OpenAI-compatible server at {url} after {exc.attempts} attempt(s): "
+                    f"{type(cause).__name__}: {cause}; check that it runs (SOAP_OPENAI_BASE_URL)",
+                    retryable=True,
+                ) from exc
+            raise _http_error(url, exc.response) from exc
 
     def _body(self, prompt: Prompt, params: SamplingParams, *, stream: bool = False) -> dict[str, Any]:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt

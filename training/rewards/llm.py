@@ -6,7 +6,8 @@ text, and must answer JSON ``{"verdict": "pass" | "fail", "reason": "..."}``; pa
 - Empty or near-empty sections fail before any request (no money spent on nothing).
 - `judge_note` judges the four sections in parallel threads; a process-wide semaphore caps the
   requests in flight (`max_concurrency`), so a batch of notes cannot flood the server.
-- Timeouts and transport/5xx/429 errors are retried with exponential backoff and jitter; an answer
+- Timeouts and transport/5xx/429 errors are retried with exponential backoff and full jitter
+  (`inference.http`, the one retry seam); an answer
   that is not the JSON above is asked again (`parse_retries`), then counted as a *judge error*:
   score 0, `Verdict.error=True`, never a pass.
 - Verdicts are cached on disk (SQLite under var/cache/judge/) keyed by a SHA-256 of the inputs,
@@ -20,11 +21,9 @@ import hashlib
 import json
 import logging
 import os
-import random
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from inference.http import HTTPCallError, RetryPolicy, send_with_retries
 from inference.schema import SECTION_KEYS, SECTION_NAMES
 
 from . import text as tx
@@ -174,35 +174,31 @@ class LLMJudge:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _post(self, payload: dict[str, Any]) -> str:
-        """One chat completion with transport retries; returns the answer text."""
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random()))
-            try:
-                with self._slots:
-                    self.requests_made += 1
-                    response = self._client.post("/chat/completions", json=payload)
-            except httpx.HTTPError as exc:
-                last = exc
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                last = JudgeUnavailable(f"HTTP {response.status_code}: {response.text[:200]}")
-                continue
-            if response.status_code >= 400:
+        """One chat completion with transport retries (inference.http); returns the answer text."""
+
+        def send() -> httpx.Response:
+            with self._slots:
+                self.requests_made += 1
+                return self._client.post("/chat/completions", json=payload)
+
+        policy = RetryPolicy(retries=self.retries, backoff=self.backoff)
+        try:
+            response = send_with_retries(send, policy, url=f"{self.base_url}/chat/completions")
+        except HTTPCallError as exc:
+            if not exc.retryable:
                 raise JudgeUnavailable(
-                    f"The judge at {self.base_url} refused the request (HTTP {response.status_code}): "
-                    f"{response.text[:300]}",
+                    f"The judge at {self.base_url} refused the request (HTTP {exc.status}): "
+                    f"{exc.response.text[:300] if exc.response is not None else exc}",
                     retryable=False,
-                )
-            try:
-                return str(response.json()["choices"][0]["message"]["content"] or "")
-            except (ValueError, KeyError, IndexError, TypeError):
-                return response.text  # not an OpenAI answer: let the verdict parser count it as garbage
-        raise JudgeUnavailable(
-            f"The judge at {self.base_url} did not answer after {self.retries + 1} tries ({last!r}). "
-            "Is an OpenAI-compatible server running there? (e.g. `python -m inference serve --port 8002`)"
-        )
+                ) from exc
+            raise JudgeUnavailable(
+                f"The judge at {self.base_url} did not answer after {exc.attempts} tries ({exc.message}). "
+                "Is an OpenAI-compatible server running there? (e.g. `python -m inference serve --port 8002`)"
+            ) from exc
+        try:
+            return str(response.json()["choices"][0]["message"]["content"] or "")
+        except (ValueError, KeyError, IndexError, TypeError):
+            return response.text  # not an OpenAI answer: let the verdict parser count it as garbage
 
     def judge(self, dialogue: Any, key: str, predicted: str, reference: str | None) -> Verdict:
         if len(tx.content_stems(predicted or "")) < self.min_content_words:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from inference.http import HTTPCallError, RetryPolicy, asend_with_retries
 
 from .render_offline import missing_facts
 from .sampler import Case
@@ -160,26 +161,23 @@ class LLMRenderer:
             "max_tokens": self.max_tokens,
             "seed": seed % (2**31),
         }
-        for attempt in range(self.retries + 1):
+
+        async def send() -> httpx.Response:
             self.stats["requests"] += 1
-            try:
-                response = await client.post("/chat/completions", json=payload)
-                if response.status_code in (429, 500, 502, 503, 504):
-                    raise LLMRendererError(f"server answered {response.status_code}", retryable=True)
-                if response.status_code >= 400:
-                    raise LLMRendererError(
-                        f"server answered {response.status_code}: {response.text[:200]}", retryable=False
-                    )
-                return response.json()["choices"][0]["message"]["content"] or ""
-            except (httpx.TransportError, LLMRendererError) as exc:
-                retryable = getattr(exc, "retryable", True)
-                if not retryable or attempt == self.retries:
-                    raise LLMRendererError(
-                        f"chat completion failed after {attempt + 1} tries: {exc}", retryable=retryable
-                    ) from exc
-                self.stats["retries"] += 1
-                await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+            return await client.post("/chat/completions", json=payload)
+
+        def count_retry(_attempt: int, _error: HTTPCallError) -> None:
+            self.stats["retries"] += 1
+
+        try:
+            response = await asend_with_retries(
+                send, RetryPolicy(retries=self.retries), url=f"{self.base_url}/chat/completions", on_retry=count_retry
+            )
+        except HTTPCallError as exc:
+            raise LLMRendererError(
+                f"chat completion failed after {exc.attempts} tries: {exc.message}", retryable=exc.retryable
+            ) from exc
+        return response.json()["choices"][0]["message"]["content"] or ""
 
     async def _render_case(self, client: httpx.AsyncClient, case: Case) -> list[dict[str, str]]:
         speaker = "Parent" if case.speaker == "parent" else "Patient"
