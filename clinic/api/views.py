@@ -18,7 +18,6 @@ from django.shortcuts import get_object_or_404
 from ninja import Header, NinjaAPI, Path, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
-from clinic.api import fhir
 from clinic.api.auth import BearerToken, PerTokenRateLimit, SessionAuth
 from clinic.api.errors import ApiError, error_response, install_handlers
 from clinic.api.idempotency import run_once
@@ -423,30 +422,7 @@ class ExportQuery(BaseModel):
     openapi_extra=_EXPORT_DOC,
 )
 def export(request: HttpRequest, note_id: ObjectId, query: Annotated[ExportQuery, Query()]) -> Any:
-    """Export a signed note (409 until it is signed); every export is audited."""
+    """Export a signed note (409 until it is signed); every export writes one audit event."""
     note = _note(request, note_id)
-    if query.format != "fhir":
-        content_type, body = services.export_note(note, query.format, request.auth, via="api")
-        return HttpResponse(body, content_type=content_type)
-    _, text = services.export_note(note, "text", request.auth, via="api")
-    _, json_text = services.export_note(note, "json", request.auth, via="api")
-    signature = note.signatures.select_related("signer").last()
-    resource = fhir.document_reference(
-        fhir.FhirNote(
-            note_id=note.pk,
-            encounter_id=note.encounter_id,
-            version=note.version,
-            status=note.status,
-            amended=signature is not None and signature.note_version != note.version,
-            text=text,
-            json_text=json_text,
-            title=note.encounter.title,
-            author=note.encounter.owner.get_username(),
-            signer=signature.signer.get_username() if signature else None,
-            signed_at=signature.signed_at if signature else None,
-            created_at=note.created_at,
-            updated_at=note.updated_at,
-            encounter_at=note.encounter.created_at,
-        )
-    )
-    return JsonResponse(resource, content_type=fhir.FHIR_JSON, json_dumps_params={"ensure_ascii": False})
+    content_type, body = services.export_note(note, query.format, request.auth, via="api")
+    return HttpResponse(body, content_type=content_type)

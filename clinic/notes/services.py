@@ -433,35 +433,72 @@ def rate_note(note: Note, author: Any, score: int, comment: str = "", *, via: st
 
 
 def export_note(note: Note, fmt: str, actor: Any, *, via: str = "web") -> tuple[str, str]:
-    """(content_type, body) of a signed note as plain text or JSON; the export is audited."""
+    """(content_type, body) of a signed note as plain text, JSON or a FHIR R4 DocumentReference.
+
+    The one export path of the web app and the API: it writes exactly one audit event, naming the format.
+    """
     if fmt not in EXPORT_FORMATS:
-        raise InvalidInput(f"unknown export format {fmt!r}; use 'text' or 'json'")
+        raise InvalidInput(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
     note.refresh_from_db()
     signature = note.signatures.select_related("signer").last()
     if note.status != Note.Status.SIGNED or signature is None:
         raise NoteNotReady("Only signed notes can be exported; review and sign the note first.")
-    encounter = note.encounter
-    amended = note.version != signature.note_version
     if fmt == "json":
-        payload = {
-            "encounter": encounter.pk,
-            "title": encounter.title,
-            "note": note.sections(),
-            "note_version": note.version,
-            "signed_by": signature.signer.get_username(),
-            "signed_at": signature.signed_at.isoformat(),
-            "signed_version": signature.note_version,
-            "amended_after_signing": amended,
-            "model_reference": note.model_reference,
-        }
-        content_type, body = "application/json", json.dumps(payload, indent=2, ensure_ascii=False)
+        content_type, body = "application/json", _export_json(note, signature)
+    elif fmt == "fhir":
+        content_type, body = _export_fhir(note, signature)
     else:
-        lines = [encounter.title or f"Encounter {encounter.pk}", ""]
-        for key in SECTIONS:
-            lines += [f"{SECTION_NAMES[key].upper()}", getattr(note, key) or "(none)", ""]
-        lines.append(f"Signed by {signature.signer.get_username()} at {signature.signed_at:%Y-%m-%d %H:%M} UTC")
-        if amended:
-            lines.append("Amended after signing; see the revision history.")
-        content_type, body = "text/plain; charset=utf-8", "\n".join(lines) + "\n"
-    record_audit(actor, AuditEvent.Action.EXPORT, encounter, via=via, format=fmt, version=note.version)
+        content_type, body = "text/plain; charset=utf-8", _export_text(note, signature)
+    record_audit(actor, AuditEvent.Action.EXPORT, note.encounter, via=via, format=fmt, version=note.version)
     return content_type, body
+
+
+def _export_json(note: Note, signature: Signature) -> str:
+    payload = {
+        "encounter": note.encounter.pk,
+        "title": note.encounter.title,
+        "note": note.sections(),
+        "note_version": note.version,
+        "signed_by": signature.signer.get_username(),
+        "signed_at": signature.signed_at.isoformat(),
+        "signed_version": signature.note_version,
+        "amended_after_signing": note.version != signature.note_version,
+        "model_reference": note.model_reference,
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+def _export_text(note: Note, signature: Signature) -> str:
+    encounter = note.encounter
+    lines = [encounter.title or f"Encounter {encounter.pk}", ""]
+    for key in SECTIONS:
+        lines += [f"{SECTION_NAMES[key].upper()}", getattr(note, key) or "(none)", ""]
+    lines.append(f"Signed by {signature.signer.get_username()} at {signature.signed_at:%Y-%m-%d %H:%M} UTC")
+    if note.version != signature.note_version:
+        lines.append("Amended after signing; see the revision history.")
+    return "\n".join(lines) + "\n"
+
+
+def _export_fhir(note: Note, signature: Signature) -> tuple[str, str]:
+    from clinic.api import fhir  # the resource's shape lives with the API that documents it
+
+    encounter = note.encounter
+    resource = fhir.document_reference(
+        fhir.FhirNote(
+            note_id=note.pk,
+            encounter_id=encounter.pk,
+            version=note.version,
+            status=note.status,
+            amended=signature.note_version != note.version,
+            text=_export_text(note, signature),
+            json_text=_export_json(note, signature),
+            title=encounter.title,
+            author=encounter.owner.get_username(),
+            signer=signature.signer.get_username(),
+            signed_at=signature.signed_at,
+            created_at=note.created_at,
+            updated_at=note.updated_at,
+            encounter_at=encounter.created_at,
+        )
+    )
+    return fhir.FHIR_JSON, json.dumps(resource, ensure_ascii=False)

@@ -233,7 +233,7 @@ def export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("notes:encounter_detail", pk=pk)
     response = HttpResponse(body, content_type=content_type)
-    extension = "json" if fmt == "json" else "txt"
+    extension = "txt" if fmt == "text" else "json"
     response["Content-Disposition"] = f'attachment; filename="encounter-{pk}-note.{extension}"'
     return response
 

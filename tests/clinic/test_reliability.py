@@ -208,3 +208,18 @@ def test_staff_web_edit_and_sign_of_another_clinicians_note_are_refused(client, 
     assert "Only the clinician who owns" in response.content.decode()
     drafted.refresh_from_db()
     assert drafted.status == "draft" and drafted.P == NOTE.P
+
+
+# --- 13. one export path, one audit event ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "content_type"), [("text", "text/plain"), ("json", "application/json"),
+                                                    ("fhir", "application/fhir+json")])  # fmt: skip
+def test_each_web_export_writes_exactly_one_audit_event_naming_its_format(client, drafted, alice, fmt, content_type):
+    from clinic.notes.models import AuditEvent
+
+    services.sign_note(drafted, alice, version=drafted.version)
+    client.force_login(alice)
+    response = client.get(reverse("notes:export", args=[drafted.encounter.pk, fmt]))
+    assert response.status_code == 200 and response["Content-Type"].startswith(content_type)
+    assert [e.detail["format"] for e in AuditEvent.objects.filter(action="export")] == [fmt]

@@ -110,3 +110,17 @@ def test_staff_token_reads_but_cannot_edit_or_sign_another_clinicians_note(staff
     assert_error(as_staff.post(f"/api/v1/encounters/{alice_note.encounter_id}/generate"), 403, "not_owner")
     alice_note.refresh_from_db()
     assert alice_note.status == "draft" and alice_note.version == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fmt", ["text", "json", "fhir"])
+def test_each_api_export_writes_exactly_one_audit_event_naming_its_format(as_alice, alice_signed_note, fmt):
+    from clinic.notes.models import AuditEvent
+
+    response = as_alice.get(f"/api/v1/notes/{alice_signed_note.pk}/export?format={fmt}")
+    assert response.status_code == 200, response.content
+    events = AuditEvent.objects.filter(action="export")
+    assert [(e.detail["format"], e.via) for e in events] == [(fmt, "api")]
+    if fmt == "fhir":
+        assert response["Content-Type"].startswith("application/fhir+json")
+        assert response.json()["resourceType"] == "DocumentReference"
