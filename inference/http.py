@@ -57,24 +57,34 @@ class RetryPolicy:
 OnRetry = Callable[[int, HTTPCallError], None]
 
 
-def _outcome(url: str, attempt: int, response: httpx.Response | None, exc: Exception | None) -> HTTPCallError | None:
-    """None for a success, else the error of this attempt."""
+def _settle(
+    url: str, attempt: int, policy: RetryPolicy, response: httpx.Response | None, exc: Exception | None,
+    on_retry: OnRetry | None,
+) -> httpx.Response | float:
+    """The response of a successful attempt, else the seconds to wait before the next one; raises
+    HTTPCallError when retrying cannot help or the retries are used up."""
     if exc is not None:
-        return HTTPCallError(
+        error = HTTPCallError(
             f"cannot reach {url} after {attempt + 1} attempt(s): {type(exc).__name__}: {exc}",
             retryable=True,
             attempts=attempt + 1,
         )
-    assert response is not None
-    if response.status_code < 400:
-        return None
-    status = response.status_code
-    return HTTPCallError(
-        f"{url} answered HTTP {status} (attempt {attempt + 1}): {response.text[:300]}",
-        retryable=status in RETRY_STATUS,
-        response=response,
-        attempts=attempt + 1,
-    )
+    else:
+        assert response is not None
+        if response.status_code < 400:
+            return response
+        status = response.status_code
+        error = HTTPCallError(
+            f"{url} answered HTTP {status} (attempt {attempt + 1}): {response.text[:300]}",
+            retryable=status in RETRY_STATUS,
+            response=response,
+            attempts=attempt + 1,
+        )
+    if not error.retryable or attempt >= policy.retries:
+        raise error from exc
+    if on_retry:
+        on_retry(attempt, error)
+    return policy.delay(attempt)
 
 
 def send_with_retries(
@@ -93,15 +103,10 @@ def send_with_retries(
             response = send()
         except httpx.TransportError as caught:  # connection refused/reset, timeouts, protocol errors
             exc = caught
-        error = _outcome(url, attempt, response, exc)
-        if error is None:
-            assert response is not None
-            return response
-        if not error.retryable or attempt >= policy.retries:
-            raise error from exc
-        if on_retry:
-            on_retry(attempt, error)
-        (sleep or time.sleep)(policy.delay(attempt))
+        outcome = _settle(url, attempt, policy, response, exc, on_retry)
+        if isinstance(outcome, httpx.Response):
+            return outcome
+        (sleep or time.sleep)(outcome)
     raise AssertionError("unreachable")
 
 
@@ -121,13 +126,8 @@ async def asend_with_retries(
             response = await send()
         except httpx.TransportError as caught:
             exc = caught
-        error = _outcome(url, attempt, response, exc)
-        if error is None:
-            assert response is not None
-            return response
-        if not error.retryable or attempt >= policy.retries:
-            raise error from exc
-        if on_retry:
-            on_retry(attempt, error)
-        await (sleep or asyncio.sleep)(policy.delay(attempt))
+        outcome = _settle(url, attempt, policy, response, exc, on_retry)
+        if isinstance(outcome, httpx.Response):
+            return outcome
+        await (sleep or asyncio.sleep)(outcome)
     raise AssertionError("unreachable")
