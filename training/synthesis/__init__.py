@@ -4,7 +4,8 @@ Public entry points (plain data in and out, no Django)::
 
     from training.synthesis import load_catalog, sample_case, OfflineRenderer, synthesize, SynthesisConfig
     case = sample_case(load_catalog(), seed=7)     # Case with .facts and .reference_note()
-    dialogue = OfflineRenderer().render(case)      # [{speaker, text}], states every fact
+    dialogue = OfflineRenderer().render(case)      # [{speaker, text}], tidy: states every fact
+    stated, dialogue = RealisticRenderer().render_case(case)  # ACI-Bench-like visit; stated.facts = what it says
     result = synthesize(SynthesisConfig(n=24000), checkpoint_dir="var/synthesis/run1")
 
 CLI: ``python -m training.synthesis --n 2000 --out var/synthesis/sample.jsonl``.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from .catalog import Catalog, CatalogError, Condition, Specialty, load_catalog
 from .dedup import DEFAULT_THRESHOLD, DedupReport, Embedder, deduplicate, max_pairwise_similarity
+from .note_clinical import clinical_note
 from .pipeline import (
     EXAMPLE_KEYS,
     SynthesisConfig,
@@ -31,6 +33,7 @@ from .pipeline import (
     write_jsonl,
 )
 from .render_offline import OfflineRenderer, missing_facts
+from .render_realistic import RealisticRenderer, realize, speech
 from .report import coverage_report
 from .sampler import Case, Fact, check_case, sample_case
 
@@ -45,6 +48,7 @@ __all__ = [
     "Embedder",
     "Fact",
     "OfflineRenderer",
+    "RealisticRenderer",
     "Specialty",
     "SynthesisConfig",
     "SynthesisError",
@@ -53,6 +57,7 @@ __all__ = [
     "assign_splits",
     "case_seed",
     "check_case",
+    "clinical_note",
     "coverage_report",
     "deduplicate",
     "example_key",
@@ -61,8 +66,10 @@ __all__ = [
     "max_pairwise_similarity",
     "missing_facts",
     "read_jsonl",
+    "realize",
     "render_range",
     "sample_case",
+    "speech",
     "synthesize",
     "validate_example",
     "write_jsonl",

@@ -1,6 +1,8 @@
 """Synthesise a dataset without Django (on a bare GPU box, in a Ray worker, for a quick look).
 
     python -m training.synthesis --n 2000 --out var/synthesis/sample.jsonl
+    python -m training.synthesis --n 2000 --threshold none --seed 0 --out var/datasets/synth-realistic.jsonl
+    python -m training.synthesis --n 2000 --style tidy --threshold none --out var/synthesis/tidy.jsonl
     python -m training.synthesis --n 24000 --checkpoint var/synthesis/run1 --embed-device cuda --out run1.jsonl
     python -m training.synthesis --n 500 --renderer llm --llm-base-url http://127.0.0.1:8001/v1 --out llm.jsonl
 
@@ -15,7 +17,7 @@ import json
 import sys
 
 from .dedup import Embedder
-from .pipeline import SynthesisConfig, SynthesisError, synthesize, write_jsonl
+from .pipeline import STYLES, SynthesisConfig, SynthesisError, synthesize, write_jsonl
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", default="0.97", help="cosine threshold, or 'none' for exact dedup only")
     parser.add_argument("--by-condition", action="store_true")
     parser.add_argument("--renderer", choices=["offline", "llm"], default="offline")
+    parser.add_argument(
+        "--style",
+        choices=list(STYLES),
+        default="realistic",
+        help="offline visits: realistic (ACI-Bench-like, the default) or tidy (the earlier short scripted visits)",
+    )
     parser.add_argument("--llm-base-url", default="")
     parser.add_argument("--llm-model", default="")
     parser.add_argument("--embed-device", default="cpu")
@@ -38,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "threshold": threshold,
         "renderer": args.renderer,
+        "style": args.style,
         "holdout_by_condition": args.by_condition,
         "llm": {"base_url": args.llm_base_url, "model": args.llm_model} if args.renderer == "llm" else {},
     }

@@ -31,9 +31,11 @@ from inference.schema import Example, ExampleError
 from .catalog import Catalog, load_catalog
 from .dedup import DEFAULT_THRESHOLD, Embedder, deduplicate
 from .render_offline import OfflineRenderer
+from .render_realistic import RealisticRenderer
 from .report import coverage_report
 from .sampler import Case, sample_case
 
+STYLES = ("realistic", "tidy")
 EXAMPLE_KEYS = ("key", "dialogue", "reference", "facts", "specialty", "condition", "split", "source", "seed")
 Progress = Callable[[str, int, int], None]
 
@@ -57,6 +59,13 @@ class SynthesisConfig:
     holdout: int = field(default=4028, metadata={"help": "Holdout examples to keep (the published recipe: 4,028)."})
     seed: int = field(default=0, metadata={"help": "Base seed; case i gets a seed derived from (seed, i)."})
     renderer: str = field(default="offline", metadata={"help": "offline (templates) or llm (OpenAI-compatible)."})
+    style: str = field(
+        default="realistic",
+        metadata={
+            "help": "Offline visits: realistic (long, speech-recognised, clinician-style notes, facts only when "
+            "said) or tidy (short scripted visits that state every fact, compact notes)."
+        },
+    )
     threshold: float | None = field(
         default=DEFAULT_THRESHOLD, metadata={"help": "Cosine threshold; None = exact only."}
     )
@@ -72,6 +81,8 @@ class SynthesisConfig:
             raise SynthesisError(f"train={self.train}, holdout={self.holdout}: split sizes cannot be negative")
         if self.renderer not in ("offline", "llm"):
             raise SynthesisError(f"renderer={self.renderer!r}: use 'offline' or 'llm'")
+        if self.style not in STYLES:
+            raise SynthesisError(f"style={self.style!r}: use one of {', '.join(STYLES)}")
         if self.renderer == "llm" and not self.llm.get("base_url"):
             raise SynthesisError("renderer='llm' needs llm={'base_url': 'http://host:port/v1', 'model': ...}")
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
@@ -122,8 +133,13 @@ def render_range(
     renderer = renderer or make_renderer(config)
     cases = [(index, sample_case(catalog, case_seed(config.seed, index))) for index in range(start, stop)]
     render_many = getattr(renderer, "render_many", None)
+    render_case = getattr(renderer, "render_case", None)
     if render_many is not None:  # concurrent renderers (LLM) take the whole chunk at once
         dialogues = render_many([case for _, case in cases])
+    elif render_case is not None:  # renderers that decide what a visit states return the stated case too
+        rendered = [(index, *render_case(case)) for index, case in cases]
+        cases = [(index, case) for index, case, _ in rendered]
+        dialogues = [dialogue for _, _, dialogue in rendered]
     else:
         dialogues = [renderer.render(case) for _, case in cases]
     return [
@@ -135,7 +151,7 @@ def render_range(
 
 def make_renderer(config: SynthesisConfig) -> Renderer:
     if config.renderer == "offline":
-        return OfflineRenderer()
+        return RealisticRenderer() if config.style == "realistic" else OfflineRenderer()
     from .render_llm import LLMRenderer
 
     return LLMRenderer(**config.llm)
@@ -356,4 +372,10 @@ def synthesize(
     report_dict["renderer"] = renderer.name
     if getattr(renderer, "fallbacks", 0):
         report_dict["renderer_fallbacks"] = renderer.fallbacks  # type: ignore[attr-defined]
+    if getattr(renderer, "turns", 0):  # the realistic renderer's speaker-label noise, over all rendered turns
+        report_dict["speaker_labels"] = {
+            "turns": renderer.turns,  # type: ignore[attr-defined]
+            "unlabeled": renderer.unlabeled_turns,  # type: ignore[attr-defined]
+            "swapped": renderer.swapped_turns,  # type: ignore[attr-defined]
+        }
     return SynthesisResult(examples=labelled, report=report_dict)

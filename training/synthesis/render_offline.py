@@ -37,6 +37,18 @@ def missing_facts(case_facts: list[Fact] | list[dict], dialogue: Dialogue) -> li
     return missing
 
 
+def social_topic(text: str) -> str:
+    """What a social-history fact is about: smoking, alcohol, work, home or other (picks the question)."""
+    text = text.lower()
+    if "smok" in text or "cigar" in text or "tobacco" in text:
+        return "smoking"
+    if any(w in text for w in ("alcohol", "drink", "wine", "beer")):
+        return "alcohol"
+    if text.startswith(("works as", "retired", "university")) or "school" in text or "daycare" in text:
+        return "work"
+    return "home" if text.startswith("lives") else "other"
+
+
 def _spoken_dose(text: str) -> str:
     def repl(match: re.Match[str]) -> str:
         number = match.group(1)
@@ -341,14 +353,14 @@ class _Visit:
 
     def social(self) -> None:
         for fact in self.case.of("social"):
-            text = fact.text.lower()
-            if "smok" in text or "cigar" in text or "tobacco" in text:
+            topic = social_topic(fact.text)
+            if topic == "smoking":
                 question = self.pick("Do you smoke?", "Any smoking?", "What about cigarettes?")
-            elif any(w in text for w in ("alcohol", "drink", "wine", "beer")):
+            elif topic == "alcohol":
                 question = self.pick("How much alcohol do you drink?", "Do you drink at all?", "And alcohol?")
-            elif text.startswith(("works as", "retired", "university")) or "school" in text or "daycare" in text:
+            elif topic == "work":
                 question = self.pick("What do you do for work?", "What's your job?", "Are you working at the moment?")
-            elif text.startswith("lives"):
+            elif topic == "home":
                 question = self.pick("Who's at home with you?", "Who do you live with?")
             else:
                 question = self.pick(

@@ -99,6 +99,8 @@ class Case:
     occupation: str
     small_talk: tuple[str, str]
     facts: list[Fact] = field(default_factory=list)
+    # "tidy": the compact S/O/A/P lists below; "clinical": ACI-Bench style prose (note_clinical.py)
+    note_style: str = "tidy"
 
     def of(self, *kinds: str, section: str | None = None) -> list[Fact]:
         """Facts of the given kinds (all when none), optionally restricted to one section."""
@@ -110,6 +112,10 @@ class Case:
 
     def reference_note(self) -> dict[str, str]:
         """The gold SOAP note, in the contract's JSON shape {S, O, A, P}."""
+        if self.note_style == "clinical":
+            from .note_clinical import clinical_note
+
+            return clinical_note(self)
         return {"S": self._subjective(), "O": self._objective(), "A": self._assessment(), "P": self._plan()}
 
     def fact_dicts(self) -> list[dict[str, Any]]:

@@ -1,0 +1,1018 @@
+"""Realistic offline renderer: long, rambling, speech-recognised visits like ACI-Bench's, no model needed.
+
+What makes it look like the real thing (measured against ACI-Bench train by
+``benchmarks/synthesis_gap.py``):
+
+* **Not every fact is said.** `realize()` first decides what this visit states: most visits say no
+  vital sign at all (as in ACI-Bench, where most notes have none), some read a few out, some say
+  only "your vitals look good"; allergies, family and social history and the differential are
+  asked about only in some visits. The case keeps only the stated facts, so the gold facts and the
+  clinician-style note (`note_clinical.py`) never hold anything the dialogue does not say.
+* **Three kinds of visit**, after ACI-Bench's sources: a conversation (no punctuation at all, like
+  its ``aci`` part), an ambient-assistant visit ("hey , dragon , show me the vital signs", the
+  doctor introducing the patient to "dax") and a dictated one (the doctor dictating the patient's
+  summary and the exam), the latter two in ACI-Bench's spaced style ("how are you ?", "did n't").
+* **Speech**: small talk, backchannels ("mm-hmm ."), interruptions ("so what i want to do is-"),
+  hedging ("um", "you know", "i guess"), repeated and cut-off words ("i , i", "t- taking"),
+  occasional mis-recognised words ("hear rate", "there" for "their"), the doctor dictating the
+  exam ("on exam , ...") and reading results out.
+* **Speaker tags** are sometimes swapped or missing (speaker ``"unknown"``), and a few visits are
+  wholly unlabelled, as a pasted transcript would be.
+
+Every stated fact is still said with one of its surface forms: noise that would break one is
+undone for that turn, and each fact also gets its speech-recognised wording as a surface form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+
+from .note_clinical import CONTINUE
+from .numbers import int_words
+from .render_offline import _first_person, _join, _lower, missing_facts, social_topic
+from .sampler import Case, Fact
+
+Dialogue = list[dict[str, str]]
+VISIT_KINDS = ("conversation", "assistant", "dictation")
+VISIT_WEIGHTS = (0.52, 0.30, 0.18)  # ACI-Bench train: 35 aci, 20 virtassist, 12 virtscribe
+UNKNOWN = "unknown"
+
+# ------------------------------------------------------------------------------------- which facts are said
+
+QUALITATIVE_VITALS = Fact(
+    "O",
+    "vital",
+    "vital signs within normal limits",
+    (
+        "vital signs within normal limits",
+        "vital signs look good",
+        "vitals look good",
+        "vital signs look great",
+        "vitals look stable",
+        "vital signs are normal",
+    ),
+)
+
+
+def _normal_vitals(vitals: list[Fact]) -> bool:
+    limits = {"°C": (36.0, 37.7), "bpm": (55, 100), "mmHg": (95, 139), "/min": (10, 20), "%": (95, 100)}
+    for fact in vitals:
+        low, high = limits.get(fact.unit or "", (float("-inf"), float("inf")))
+        if fact.value is None or not low <= float(fact.value) <= high:
+            return False
+    return True
+
+
+def realize(case: Case, rng: random.Random) -> Case:
+    """The case as this visit says it: only the stated facts, and a clinician-style note.
+
+    Vital signs: none in about 60 % of visits, a few or all read out in about 30 %, "vitals look
+    good" in the rest when they are normal (ACI-Bench train: 27 of 67 notes mention vital signs).
+    """
+    vitals = case.of("vital")
+    draw = rng.random()
+    if draw < 0.60 or not vitals:
+        said_vitals: list[Fact] = []
+    elif draw < 0.90 or not _normal_vitals(vitals):
+        keep = rng.choice((1, 2, 2, 3, 5))
+        order = {"mmHg": 0, "bpm": 1, "%": 2, "°C": 3, "/min": 4}
+        chosen = sorted(vitals, key=lambda f: order.get(f.unit or "", 9) + rng.random() * 2)[:keep]
+        said_vitals = [f for f in vitals if f in chosen]
+    else:
+        said_vitals = [QUALITATIVE_VITALS]
+    keep_allergy = rng.random() < 0.45
+    keep_family = rng.random() < 0.5
+    keep_ddx = rng.random() < 0.5
+    keep_severity = rng.random() < 0.75
+    facts: list[Fact] = []
+    for fact in case.facts:
+        if fact.kind == "vital":
+            continue
+        if (
+            (fact.kind == "allergy" and not keep_allergy)
+            or (fact.kind == "family" and not keep_family)
+            or (fact.kind == "differential" and not keep_ddx)
+            or (fact.kind == "severity" and not keep_severity)
+            or (fact.kind == "social" and rng.random() < 0.35)
+        ):
+            continue
+        facts.append(fact)
+    # chronic problems the visit also reviews get their own problem in the plan ("continue current medications")
+    for fact in case.of("history"):
+        if rng.random() < 0.5:
+            text = f"{CONTINUE}{_lower(fact.text)}"
+            facts.append(Fact("P", "plan", text, (text, "continue your current medications")))
+    # vital signs sit with the objective facts, before the exam
+    first_o = next((i for i, f in enumerate(facts) if f.section == "O"), len(facts))
+    facts[first_o:first_o] = said_vitals
+    if not any(f.section == "O" for f in facts):  # a condition without exam findings: read the vitals
+        facts[first_o:first_o] = vitals
+    return dataclasses.replace(case, facts=facts, note_style="clinical")
+
+
+# ------------------------------------------------------------------------------------- speech-recognised text
+
+_NT = re.compile(r"\b(\w+)n't\b")
+_SENT_END = re.compile(r"(?<=[a-z0-9%)'\"])\.(?=\s|$)")
+_SPACE_PUNCT = re.compile(r"\s*([,?!;])\s*")
+_ELLIPSIS = re.compile(r"\s*(\.\.\.|…)\s*")
+_NO_PUNCT = re.compile(r"[,?!;\"]")
+
+
+def speech(text: str, punct: str) -> str:
+    """Text as ACI-Bench's transcripts write it: lower case, "n't" split off, and punctuation either
+    spaced out ("spaced": "okay , so how are you ?") or gone ("none"); "plain" leaves it as written."""
+    if punct == "plain":
+        return text
+    out = _NT.sub(r"\1 n't", text.lower())
+    out = out.replace("gonna", "gon na").replace("wanna", "wan na").replace("gotta", "got ta")
+    if punct == "none":
+        out = _ELLIPSIS.sub(" ", out)
+        out = _SENT_END.sub(" ", out)
+        out = _NO_PUNCT.sub(" ", out)
+    else:
+        out = _ELLIPSIS.sub(" ... ", out)
+        out = _SENT_END.sub(" .", out)
+        out = _SPACE_PUNCT.sub(r" \1 ", out)
+    return re.sub(r"\s+", " ", out).strip()
+
+
+_MISHEARD = {
+    "their": "there",
+    "there": "their",
+    "your": "you're",
+    "then": "than",
+    "here": "hear",
+    "right": "write",
+    "whether": "weather",
+    "since": "sense",
+    "week": "weak",
+    "heart": "hear",
+    "patience": "patients",
+    "accept": "except",
+    "break": "brake",
+    "see": "sea",
+    "aisle": "isle",
+    "too": "to",
+}
+_HEDGES = ("um, ", "uh, ", "you know, ", "i mean, ", "so, ", "well, ", "like, ")
+
+
+def _mishear(text: str, rng: random.Random, rate: float) -> str:
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        bare = word.lower().strip(",.?!")
+        if bare in _MISHEARD and rng.random() < rate:
+            words[i] = word.lower().replace(bare, _MISHEARD[bare])
+    return " ".join(words)
+
+
+def _disfluent(text: str, rng: random.Random) -> str:
+    """Repeated or cut-off words and hedges inside a patient's turn."""
+    words = text.split(" ")
+    if len(words) < 4:
+        return text
+    draw = rng.random()
+    i = rng.randrange(1, len(words) - 1)
+    word = words[i]
+    if draw < 0.35 and word.isalpha() and len(word) <= 4:
+        words[i] = f"{word}, {word}"
+    elif draw < 0.55 and word.isalpha() and len(word) > 3:
+        words[i] = f"{word[0]}- {word}"
+    elif draw < 0.85 and words[i - 1].endswith(","):
+        words[i] = rng.choice(_HEDGES) + word
+    elif draw < 0.95:
+        words[i] = f"{rng.choice(('i guess', 'kind of', 'sort of', 'like'))} {word}"
+    return " ".join(words)
+
+
+# ------------------------------------------------------------------------------------- the visit
+
+
+SMALL_TALK: tuple[tuple[str, ...], ...] = (
+    (
+        "how was your weekend, by the way?",
+        "oh, it was good. we went up to the lake, and the weather actually held up for once, so that was nice.",
+        "that sounds great. i was stuck doing yard work all weekend, so i'm a little jealous.",
+        "ha, well, somebody's got to do it.",
+    ),
+    (
+        "did you have any trouble finding parking today?",
+        "a little bit, yeah. they've got that whole section closed off for the construction, so i had to go around "
+        "the block a couple of times.",
+        "yeah, i'm sorry about that. it's been like that for weeks now. they keep telling us it'll be done soon.",
+    ),
+    (
+        "are you staying busy these days?",
+        "oh, you know, always. between work and everything at home i feel like i never sit down.",
+        "i hear you. it's been one of those months for me too.",
+    ),
+    (
+        "did you watch the game last night?",
+        "i did, i stayed up way too late for it. what a finish, right?",
+        "i know, i could n't believe that last play. my whole family was yelling at the tv.",
+        "same here, same here.",
+    ),
+    (
+        "how's the new place working out? last time you said you were moving.",
+        "oh, it's good, it's good. still a lot of boxes everywhere, but we're getting there, you know, slowly.",
+        "moving is the worst. i still have boxes from when i moved and that was years ago.",
+    ),
+    (
+        "it's really coming down out there, huh?",
+        "yeah, i got soaked just walking in from the car. i forgot my umbrella, of course.",
+        "of course, that's how it always goes. well, make yourself comfortable.",
+    ),
+    (
+        "any fun plans coming up for the holidays?",
+        "uh, we're supposed to go see family, but we'll see, it's a long drive and i'm not sure i'm up for it.",
+        "well, hopefully we can get you feeling better before then.",
+    ),
+    (
+        "how's the garden doing this year?",
+        "oh, the tomatoes are going crazy. i've been giving them away to all the neighbors.",
+        "you'll have to bring me some next time.",
+        "i will, i will.",
+    ),
+    (
+        "sorry to keep you waiting, it's been a crazy morning.",
+        "oh, no problem at all. i had my phone, so i was fine.",
+        "well, thank you for your patience.",
+    ),
+    (
+        "did you get a chance to get away at all this summer?",
+        "not really, no. we talked about it, but with work it just did n't happen.",
+        "maybe next year then.",
+    ),
+)
+ANECDOTES = (
+    "i kind of thought it would just go away on its own, you know, but it did n't",
+    "i was n't going to come in, but a friend of mine kept telling me to get it checked out",
+    "i looked it up online, which was probably a mistake, because then i got all worried",
+    "at first i just figured i was getting older or something",
+    "i tried to just push through it, you know, keep going to work and everything",
+    "it's been kind of hard to keep up with everything at home because of it",
+    "i've been meaning to make an appointment for a while now, honestly",
+    "it got to the point where i could n't really ignore it anymore",
+)
+ASIDES = (
+    ("sorry, i'm just going to close this window here, it's a little loud out there.", "oh, sure."),
+    ("excuse me one second, let me just pull up your chart here.", "take your time."),
+    ("is it warm in here, or is it just me?", "it's a little warm, yeah."),
+    ("sorry, my phone keeps buzzing, let me just turn that off.", "no worries."),
+)
+RAMBLES = (
+    "and, you know, with work being what it is, i just have n't had a lot of time to take care of myself.",
+    "my schedule has been all over the place lately, so that probably does n't help either.",
+    "i've been trying to get out and walk a little more, like around the block after dinner, when the weather's nice.",
+    "and the pharmacy near me changed their hours, so it's been kind of a pain to get over there.",
+    "i keep telling myself i'm going to get better about it, and then, you know, life happens.",
+    "my dog has been keeping me busy too, he's got a lot of energy, so we're out a lot.",
+    "i had a bunch of family in town the last couple of weeks, so things have been a little hectic.",
+    "i mean, i try, i really do, but some days are better than others.",
+    "and, uh, my insurance changed at the start of the year, so i was n't sure what was covered for a while there.",
+    "i was going to write it all down before i came in, and of course i forgot the list at home.",
+)
+EXPLANATIONS = (
+    "so, you know, this is something that we see fairly often, and the good news is that there's a lot we can do "
+    "for it. the most important thing is that we follow the plan we talk about today, and that you let me know if "
+    "anything changes or if you're not getting better the way we expect.",
+    "i know it's a lot to take in, so i'm going to go through it step by step, and you can stop me at any point "
+    "if something does n't make sense, okay?",
+    "and i want to be clear, you did the right thing coming in. it's much easier to deal with these things when we "
+    "catch them and get a plan in place, rather than waiting.",
+    "so, what we'll do is take this one step at a time. we'll start with the things that are easiest for you to do "
+    "at home, and then we'll see how you respond and adjust from there.",
+)
+ELABORATIONS = {
+    "medication": (
+        "it can take a little while to kick in, so give it some time before you decide whether it's working or not.",
+        "i'll send that to the pharmacy you have on file, so it should be ready for you later today.",
+    ),
+    "test": (
+        "that'll just give us a better picture of what's going on, and once i have the results i'll give you a call "
+        "and we can talk about them.",
+        "it's nothing to be nervous about, it's pretty quick, and it'll really help us figure out the next step.",
+    ),
+    "referral": (
+        "they're really good over there, and they'll be able to take a closer look at this for you.",
+        "their office should reach out to you to schedule, but if you do n't hear from them in a week, let us know.",
+    ),
+    "other": (
+        "and in the meantime, if anything gets worse, do n't wait, just call the office.",
+        "i know that's easier said than done, but it really does make a difference.",
+    ),
+}
+BACKCHANNELS = ("mm-hmm.", "okay.", "yeah.", "right.", "uh-huh.", "mm-hmm, okay.", "sure.", "got it.")
+
+
+class RealisticRenderer:
+    """``RealisticRenderer().render_case(case) -> (stated case, dialogue)``; ``render(case)`` gives the
+    dialogue alone. The stated case holds only the facts the visit says and writes its note in the
+    clinicians' style."""
+
+    name = "offline-realistic"
+
+    def __init__(self) -> None:
+        self.fallbacks = 0
+        self.unlabeled_turns = 0
+        self.swapped_turns = 0
+        self.turns = 0
+
+    def render(self, case: Case) -> Dialogue:
+        return self.render_case(case)[1]
+
+    def render_case(self, case: Case) -> tuple[Case, Dialogue]:
+        rng = random.Random(case.seed ^ 0x2545F491)
+        stated = realize(case, rng)
+        visit = _RealVisit(stated, rng)
+        clean = visit.run()
+        for text in missing_facts(stated.facts, clean):
+            self.fallbacks += 1
+            clean.append({"speaker": "doctor", "text": f"and just for the record, {text}."})
+        punct = {"conversation": "none", "assistant": "spaced", "dictation": "spaced"}[visit.kind]
+        if rng.random() < 0.08:  # some transcripts arrive punctuated and cased, as typed or cleaned up
+            punct = "plain"
+        dialogue = self._speak(stated, clean, punct, rng)
+        stated = _with_spoken_forms(stated, punct)
+        dialogue = self._label_noise(dialogue, stated, rng)
+        self.turns += len(dialogue)
+        assert not missing_facts(stated.facts, dialogue), missing_facts(stated.facts, dialogue)
+        return stated, dialogue
+
+    def _speak(self, case: Case, clean: Dialogue, punct: str, rng: random.Random) -> Dialogue:
+        out = []
+        for turn in clean:
+            text = turn["text"]
+            said = _said_in(case.facts, text)
+            noisy = text
+            if turn["speaker"] != "doctor" and rng.random() < 0.35:
+                noisy = _disfluent(noisy, rng)
+            noisy = _mishear(noisy, rng, 0.04)
+            spoken = speech(noisy, punct)
+            if not all(_said(f, spoken, punct) for f in said):
+                spoken = speech(text, punct)
+            out.append({"speaker": turn["speaker"], "text": spoken})
+        return out
+
+    def _label_noise(self, dialogue: Dialogue, case: Case, rng: random.Random) -> Dialogue:
+        draw = rng.random()
+        other = {"doctor": case.speaker, case.speaker: "doctor"}
+        if draw < 0.06:  # a pasted transcript without any speaker labels
+            self.unlabeled_turns += len(dialogue)
+            return [{"speaker": UNKNOWN, "text": t["text"]} for t in dialogue]
+        out = [dict(t) for t in dialogue]
+        if draw < 0.26:  # a diarisation slip or two: turns given to the wrong speaker
+            for i in rng.sample(range(len(out)), min(len(out), rng.randint(1, 3))):
+                out[i]["speaker"] = other.get(out[i]["speaker"], out[i]["speaker"])
+                self.swapped_turns += 1
+        elif draw < 0.40:  # a few turns the recogniser could not attribute
+            for i in rng.sample(range(len(out)), min(len(out), rng.randint(1, 4))):
+                out[i]["speaker"] = UNKNOWN
+                self.unlabeled_turns += 1
+        return out
+
+
+def _said_in(facts: list[Fact], text: str) -> list[Fact]:
+    low = text.lower()
+    return [f for f in facts if any(form.lower() in low for form in f.surface_forms)]
+
+
+def _said(fact: Fact, spoken: str, punct: str) -> bool:
+    low = spoken.lower()
+    return any(form.lower() in low or speech(form, punct) in low for form in fact.surface_forms)
+
+
+def _with_spoken_forms(case: Case, punct: str) -> Case:
+    """Each fact also carries its speech-recognised wording, so `missing_facts` finds it as said."""
+    facts = []
+    for fact in case.facts:
+        spoken = [speech(form, punct) for form in fact.surface_forms]
+        forms = tuple(dict.fromkeys([*fact.surface_forms, *spoken]))
+        facts.append(dataclasses.replace(fact, surface_forms=forms))
+    return dataclasses.replace(case, facts=facts)
+
+
+def _merge(turns: Dialogue) -> Dialogue:
+    """Consecutive turns of one speaker become one, as a transcript shows them (an interrupted turn,
+    ending in "-", stays cut)."""
+    out: Dialogue = []
+    for turn in turns:
+        if out and out[-1]["speaker"] == turn["speaker"] and not out[-1]["text"].endswith("-"):
+            out[-1] = {"speaker": turn["speaker"], "text": f"{out[-1]['text']} {turn['text']}"}
+        else:
+            out.append(dict(turn))
+    return out
+
+
+class _RealVisit:
+    def __init__(self, case: Case, rng: random.Random) -> None:
+        self.case, self.rng = case, rng
+        self.kind = rng.choices(VISIT_KINDS, VISIT_WEIGHTS)[0]
+        self.turns: Dialogue = []
+        self.pt = case.speaker
+        self.child = case.speaker == "parent"
+        self.first, self.last = case.patient_name.split()[0].lower(), case.patient_name.split()[-1].lower()
+        self.he = "she" if case.sex == "F" else "he"
+        self.talk = rng.uniform(0.15, 1.0)  # how chatty this visit is: the spread of real visit lengths
+
+    # helpers ------------------------------------------------------------------------------------
+    def pick(self, *options: str) -> str:
+        return self.rng.choice(options)
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def um(self, p: float = 0.45) -> str:
+        return self.pick("um, ", "uh, ", "so, ", "well, ", "you know, ", "uh, so ") if self.chance(p) else ""
+
+    def doc(self, text: str) -> None:
+        self.turns.append({"speaker": "doctor", "text": text.strip()})
+
+    def pat(self, text: str) -> None:
+        self.turns.append({"speaker": self.pt, "text": text.strip()})
+
+    def nod(self, p: float = 0.5) -> None:
+        if self.chance(p):
+            self.pat(self.pick(*BACKCHANNELS))
+
+    def form(self, fact: Fact, lay: bool = True) -> str:
+        forms = fact.surface_forms
+        if lay and len(forms) > 1 and self.chance(0.8):
+            return _lower(self.rng.choice(forms[1:]))
+        return _lower(forms[0])
+
+    @property
+    def you(self) -> str:
+        return self.he if self.child else "you"
+
+    # the visit -----------------------------------------------------------------------------------
+    def run(self) -> Dialogue:
+        self.opening()
+        self.presenting_complaint()
+        blocks = [self.history, self.social, self.family, self.allergies]
+        self.rng.shuffle(blocks)
+        for block in blocks:
+            block()
+            if self.chatty(0.2):
+                self.aside()
+        self.negatives()
+        self.examination()
+        self.results()
+        self.assessment_and_plan()
+        self.closing()
+        return _merge(self._interrupt(self.turns))
+
+    def chatty(self, p: float = 1.0) -> bool:
+        return self.rng.random() < p * self.talk
+
+    def ramble(self) -> str:
+        return " " + self.pick(*RAMBLES) if self.chatty() else ""
+
+    def aside(self) -> None:
+        doctor, patient = self.rng.choice(ASIDES)
+        self.doc(doctor)
+        self.pat(patient)
+
+    def small_talk(self) -> None:
+        lines = self.rng.choice(SMALL_TALK)
+        for i, line in enumerate(lines):
+            (self.doc if i % 2 == 0 else self.pat)(line)
+        if self.chance(0.5):
+            first, second = self.case.small_talk
+            self.doc(first.lower())
+            self.pat(second.lower())
+
+    def age_said(self) -> str:
+        return self.pick(str(self.case.age), int_words(self.case.age))
+
+    def intro_line(self) -> str:
+        """The doctor's dictated one-liner about the patient (assistant and dictation visits)."""
+        history = [self.form(f, lay=False) for f in self.case.of("history")]
+        chief = self.case.one("chief_complaint")
+        sex = ("female" if self.case.sex == "F" else "male") if self.case.age >= 18 else self.pick("child", "kid")
+        line = f"{self.case.patient_name.lower()} is a {self.case.age}-year-old {sex}"
+        if history and self.chance(0.7):
+            line += f" with a past medical history significant for {_join(history)},"
+        return line + f" who presents today with {_lower(chief.text) if chief else 'a new problem'}."
+
+    def opening(self) -> None:
+        title = f"{'ms.' if self.case.sex == 'F' else 'mr.'} {self.last}"
+        if self.kind == "dictation":
+            self.doc(self.intro_line())
+            self.doc(self.pick(f"hello, {title}. how are you doing today?", f"hi, {self.first}, good to see you."))
+            self.pat(self.pick("i'm okay, i guess.", "oh, i've been better, to be honest.", "doing all right."))
+        elif self.kind == "assistant":
+            self.doc(self.pick(f"hi, {self.first}, how are you?", f"hey, {self.first}, good to see you."))
+            self.pat(self.pick("hey, good to see you.", "i'm doing okay, how are you?", "hi, doctor."))
+            self.doc(
+                self.pick(
+                    "so i know the nurse told you about dax. i'd like to tell dax a little bit about you, okay?",
+                    "so, are you ready to get started? i'm going to tell dax a little bit about you.",
+                )
+            )
+            self.pat(self.pick("sure.", "okay.", "mm-hmm."))
+            self.doc(self.intro_line())
+        else:
+            self.doc(
+                self.pick(
+                    f"hi, {self.first}, how are you doing today?",
+                    f"good morning, {self.first}, nice to see you.",
+                    f"hey, {self.first}, come on in. how are you?",
+                )
+            )
+            self.pat(self.pick("i'm doing okay, how are you?", "hi, i'm okay.", "oh, hanging in there."))
+        for _ in range(self.rng.choice((0, 1, 1, 2, 2, 3)) if self.talk > 0.4 else self.rng.choice((0, 1))):
+            self.small_talk()
+        if self.child:
+            relation = "daughter" if self.case.sex == "F" else "son"
+            self.doc(
+                self.pick(
+                    f"and you're here with your {relation} today. how old is {self.he} now?",
+                    f"so how old is {self.first} now?",
+                )
+            )
+            self.pat(self.pick(f"{self.he} just turned {self.age_said()}.", f"{self.age_said()}. can you believe it?"))
+        elif self.kind == "conversation":
+            self.doc(
+                self.pick(
+                    f"so i see here that you're {self.age_said()}, is that right?",
+                    "and can you remind me how old you are now?",
+                )
+            )
+            if self.turns[-1]["text"].startswith("so i see"):
+                self.pat(self.pick("yep, that's right.", "that's right, unfortunately.", "yes."))
+            else:
+                self.pat(self.pick(f"i'm {self.age_said()}.", f"{self.age_said()}, if you can believe it."))
+
+    def presenting_complaint(self) -> None:
+        chief = self.case.one("chief_complaint")
+        if chief is None:
+            return
+        self.doc(
+            self.pick(
+                "so, what brings you in today?",
+                f"so, {self.first}, tell me what's been going on.",
+                "so i understand you've been having some problems. what's been going on?",
+                "alright, so what can i do for you today?",
+            )
+        )
+        lay = self.form(chief)
+        story = self.pick(*ANECDOTES)
+        self.pat(
+            self.pick(
+                f"{self.um(0.8)}so it's {lay}. {story}.",
+                f"{self.um(0.8)}well, basically {lay}, and, uh, {story}.",
+                f"yeah, so, {lay}. and {story}.",
+            )
+        )
+        self.turns[-1]["text"] += self.ramble() + self.ramble()
+        if lay != _lower(chief.text) and self.chance(0.6):
+            self.doc(self.pick(f"okay. so {_lower(chief.text)}.", f"okay, so what we'd call {_lower(chief.text)}."))
+            self.nod(0.6)
+        self.onset_duration()
+        self.severity()
+        self.associated()
+        self.recap()
+
+    def recap(self) -> None:
+        """The doctor sums up what was said so far, in the patient's words, and checks it."""
+        chief, duration = self.case.one("chief_complaint"), self.case.one("duration")
+        if chief is None or not self.chance(0.7):
+            return
+        since = f" for about {duration.surface_forms[0]}" if duration else ""
+        others = [self.form(f) for f in self.case.of("symptom")[:2]]
+        extra = f", along with {_join(others)}" if others else ""
+        self.doc(
+            self.pick(
+                f"okay. so just to make sure i have this right, you've been dealing with {self.form(chief)}{since}"
+                f"{extra}, and it's been getting in the way of things. is that fair?",
+                f"alright. so it sounds like {self.form(chief)}{since}{extra}, and you're here because it's just not "
+                "getting any better on its own. does that sound right?",
+            )
+        )
+        self.pat(self.pick("yeah, that's it exactly.", "yeah, that's about right.", "mm-hmm, yeah.") + self.ramble())
+
+    def onset_duration(self) -> None:
+        duration, onset = self.case.one("duration"), self.case.one("onset")
+        if duration is not None:
+            self.doc(
+                self.pick(
+                    "okay. and when did this all start?",
+                    "and how long has this been going on?",
+                    "alright. and how long ago did this start?",
+                )
+            )
+            dur = self.rng.choice(duration.surface_forms[:2])
+            if self.chance(0.2) and isinstance(duration.value, int) and duration.value > 1:
+                wrong = int_words(duration.value - 1 if self.chance(0.5) else duration.value + 1)
+                self.pat(f"{self.um()}maybe {wrong} {duration.unit}? no, actually, it's been {dur} now.")
+            else:
+                self.pat(
+                    self.pick(
+                        f"{self.um()}it's been about {dur} now.",
+                        f"i'd say, um, {dur}? yeah, {dur}.",
+                        f"gosh, it's been going on {dur}, i think.",
+                    )
+                )
+        if onset is not None:
+            how = self.rng.choice(onset.surface_forms[2:])
+            self.doc(
+                self.pick(
+                    "and did it come on all of a sudden, or did it kind of build up?",
+                    "did it come on suddenly or gradually?",
+                )
+            )
+            self.pat(
+                self.pick(f"{self.um()}it kind of came on {how}.", f"it started {how}, i think.", f"oh, {how}, really.")
+            )
+
+    def severity(self) -> None:
+        sev = self.case.one("severity")
+        if sev is None:
+            return
+        self.doc(
+            self.pick(
+                "and on a scale of one to ten, how bad would you say it is?",
+                "if you had to rate it, zero to ten, where would you put it?",
+            )
+        )
+        form = self.rng.choice(sev.surface_forms[1:])
+        self.pat(
+            self.pick(
+                f"{self.um()}i'd say {form}.", f"oh, i do n't know. {form}? probably {form}.", f"on a bad day, {form}."
+            )
+        )
+
+    def associated(self) -> None:
+        symptoms = self.case.of("symptom")
+        if not symptoms:
+            return
+        self.doc(
+            self.pick(
+                "okay. and have you noticed anything else?",
+                "any other symptoms along with that?",
+                "alright. what else have you been noticing?",
+            )
+        )
+        for i, fact in enumerate(symptoms):
+            lay = self.form(fact)
+            lead = "and " if i else ""
+            self.pat(
+                self.pick(
+                    f"{lead}{self.um()}i've had {lay}.",
+                    f"{lead}yeah, {lay}, too.",
+                    f"{lead}{self.um()}there's been {lay}, i guess.",
+                )
+            )
+            if lay != _lower(fact.text) and self.chance(0.4):
+                self.doc(self.pick(f"mm-hmm. so {_lower(fact.text)}.", f"okay, {_lower(fact.text)}. got it."))
+            elif self.chance(0.4):
+                self.doc(self.pick("okay.", "mm-hmm.", "i see.", "okay. and how is that affecting you day to day?"))
+                if self.turns[-1]["text"].endswith("?"):
+                    self.pat(
+                        f"{self.um(0.8)}it's just annoying, you know, it's kind of always there in the background."
+                    )
+
+    def negatives(self) -> None:
+        negs = self.case.of("negative")
+        if not negs:
+            return
+        if len(negs) > 1 and self.chance(0.5):
+            self.doc(
+                self.pick(
+                    f"any {_join([self.form(n) for n in negs])}?",
+                    f"have you had any {_join([self.form(n) for n in negs])}?",
+                )
+            )
+            self.pat(self.pick("no, nothing like that.", "no. no.", "um, no, i do n't think so.", "nope."))
+            return
+        for fact in negs:
+            lay = self.form(fact)
+            self.doc(self.pick(f"any {lay}?", f"okay. and any {lay}?", f"have you had any {lay} at all?"))
+            self.pat(self.pick("no.", "no, not really.", "um, no.", "no, not that i've noticed."))
+
+    def history(self) -> None:
+        items = self.case.of("history")
+        meds = self.case.of("medication", section="S")
+        for fact in items:
+            lay = self.form(fact)
+            self.doc(
+                self.pick(
+                    f"and how are you doing with your {lay}?",
+                    f"now, in terms of your {lay}, how's that been?",
+                    f"and i see you also have {lay}. how's that going?",
+                )
+            )
+            self.pat(
+                self.pick(
+                    f"{self.um(0.8)}it's been good, i think. i've been trying to, you know, keep on top of it.",
+                    f"{self.um()}pretty good, pretty good. no real problems there.",
+                    "oh, it's fine, it's been doing well.",
+                )
+            )
+            self.turns[-1]["text"] += self.ramble()
+            self.nod(0.3)
+        if not items:
+            self.doc(
+                self.pick("and any other medical problems i should know about?", "and otherwise you're pretty healthy?")
+            )
+            self.pat(self.pick("no, not really.", "yeah, i've been pretty lucky that way."))
+        if meds:
+            self.doc(
+                self.pick(
+                    "and what medications are you taking right now?",
+                    "are you still taking your medications?",
+                    "remind me what you're on right now.",
+                )
+            )
+            spoken = [self.rng.choice(m.surface_forms) for m in meds]
+            self.pat(
+                self.pick(
+                    f"{self.um()}i take {_join(spoken)}.",
+                    f"let me think. {_join(spoken)}, i think that's it.",
+                    f"yeah, i'm on {_join(spoken)}.",
+                )
+            )
+        elif self.chance(0.5):
+            self.doc("and you're not on any regular medications?")
+            self.pat(self.pick("no, nothing regular.", "no, just the occasional, you know, over the counter stuff."))
+
+    def allergies(self) -> None:
+        allergy = self.case.one("allergy")
+        if allergy is None:
+            return
+        self.doc(self.pick("any allergies to medications?", "and do you have any allergies?"))
+        form = self.form(allergy)
+        self.pat(f"{self.um()}{form}." if form != "none" else self.pick("none.", "no, none."))
+
+    def social(self) -> None:
+        for fact in self.case.of("social"):
+            questions = {
+                "smoking": ("do you smoke at all?", "any smoking?"),
+                "alcohol": ("and how much alcohol do you drink?", "do you drink at all?"),
+                "work": ("and what do you do for work?", "are you still working?"),
+                "home": ("and who's at home with you?", "who do you live with?"),
+                "other": (
+                    "anything else going on lately that i should know about?",
+                    "anything in your day to day that might be related?",
+                ),
+            }
+            self.doc(self.pick(*questions[social_topic(fact.text)]))
+            spoken = self.rng.choice(fact.surface_forms[1:]) if len(fact.surface_forms) > 1 else fact.text
+            self.pat(f"{self.um()}{_lower(_first_person(spoken))}.")
+            self.nod(0.2)
+
+    def family(self) -> None:
+        facts = self.case.of("family")
+        if not facts:
+            return
+        self.doc(self.pick("and anything that runs in the family?", "any family history of medical problems?"))
+        self.pat(f"{self.um()}{_join([self.form(f, lay=not self.child) for f in facts])}.")
+
+    def examination(self) -> None:
+        vitals = self.case.of("vital")
+        self.doc(
+            self.pick(
+                "alright, well, let's go ahead and do a quick physical exam, okay?",
+                "okay, so i'm going to do a quick physical exam on you now.",
+                "alright, why do n't you hop up on the table for me and i'll take a look.",
+            )
+        )
+        self.nod(0.5)
+        if vitals:
+            self.vital_signs(vitals)
+        exams = self.case.of("exam")
+        for i, fact in enumerate(exams):
+            clinical = _lower(fact.text)
+            if self.kind == "dictation":
+                line = (
+                    self.pick(f"on physical exam, {clinical}.", f"physical exam shows {clinical}.")
+                    if i == 0
+                    else f"{clinical}."
+                )
+            elif i == 0:
+                line = self.pick(
+                    f"so on exam, {clinical}.",
+                    f"so on my exam, i do appreciate {clinical}.",
+                    f"okay, so looking at you, {clinical}.",
+                )
+            else:
+                line = self.pick(f"and {clinical}.", f"i also note {clinical}.", f"{clinical}.")
+            if self.kind == "conversation" and self.chance(0.4):
+                self.doc(
+                    self.pick(
+                        "does it hurt when i press here?",
+                        "can you take a deep breath for me?",
+                        "can you push against my hand?",
+                        "just relax for me.",
+                    )
+                )
+                self.pat(self.pick("a little bit, yeah.", "okay.", "ow, yeah, right there.", "mm-hmm."))
+            self.doc(line)
+            self.nod(0.25)
+
+    def vital_signs(self, vitals: list[Fact]) -> None:
+        if vitals[0].value is None:  # "your vital signs look good"
+            self.doc(self._vitals_fine(vitals[0]))
+            return
+        labels = {
+            "°C": "temperature",
+            "bpm": "heart rate",
+            "mmHg": "blood pressure",
+            "/min": "respiratory rate",
+            "%": "oxygen saturation",
+        }
+        parts = [f"your {labels.get(f.unit or '', 'reading')} is {self.rng.choice(f.surface_forms)}" for f in vitals]
+        if self.kind == "assistant":
+            self.doc(f"hey, dragon, show me the vital signs. so here in the office today, {_join(parts)}.")
+        elif self.kind == "dictation":
+            self.doc(
+                "vital signs: "
+                + ", ".join(f"{labels.get(f.unit or '', 'reading')} {self.rng.choice(f.surface_forms)}" for f in vitals)
+                + "."
+            )
+        else:
+            self.doc(f"so i reviewed your vitals, and {_join(parts)}.")
+        if self.chance(0.4):
+            self.pat(self.pick("is that okay?", "is that normal?", "that's good, right?"))
+            self.doc(self.pick("yeah, that's fine.", "that's not bad at all.", "we'll keep an eye on it."))
+
+    def _vitals_fine(self, fact: Fact) -> str:
+        said = self.rng.choice(fact.surface_forms[1:])
+        if self.kind == "assistant":
+            return f"hey, dragon, show me the vital signs. so here in the office, your {said}."
+        return self.pick(f"so i reviewed your chart, and your {said}.", f"so your {said} today.")
+
+    def results(self) -> None:
+        labs, imaging = self.case.of("lab"), self.case.of("imaging")
+        if not labs and not imaging:
+            return
+        if self.kind == "assistant":
+            self.doc("so let's take a look at some of your results, okay?")
+            self.nod(0.7)
+        else:
+            self.doc(
+                self.pick(
+                    "so i did review the results of your tests.",
+                    "now, i got some of your results back.",
+                    "alright, so let's go over your results.",
+                )
+            )
+        for fact in labs:
+            if fact.value is None:
+                said = fact.surface_forms[min(2, len(fact.surface_forms) - 1)]
+            else:
+                said = fact.surface_forms[0]
+            prefix = "hey, dragon, show me the labs. " if self.kind == "assistant" and self.chance(0.5) else ""
+            self.doc(f"{prefix}{self.pick('so your ', 'and your ', '')}{_lower(said)}.")
+            self.nod(0.3)
+        for fact in imaging:
+            study, _, finding = fact.text.partition(": ")
+            study = _lower(study)
+            prefix = f"hey, dragon, show me the {study}. " if self.kind == "assistant" else ""
+            if finding:
+                self.doc(
+                    prefix
+                    + self.pick(f"so the {study} showed {finding}.", f"looking at your {study}, there's {finding}.")
+                )
+            else:
+                self.doc(prefix + f"{_lower(fact.text)}.")
+        if self.chance(0.5):
+            self.pat(self.pick("okay. and what does that mean?", "is that bad?", "okay."))
+
+    def assessment_and_plan(self) -> None:
+        diagnosis = self.case.one("diagnosis")
+        self.doc(
+            self.pick(
+                "alright, so let's talk a little bit about my assessment and plan for you.",
+                "okay, so, let me tell you what i think is going on.",
+                "so, putting all of that together, here's what i'm thinking.",
+            )
+        )
+        self.nod(0.5)
+        if diagnosis is not None:
+            lay = self.case.lay_diagnosis
+            explain = f", which is basically {_lower(lay)}" if lay != diagnosis.text and self.chance(0.7) else ""
+            self.doc(
+                f"{self.um(0.3)}for your {self.pick('symptoms', 'problem')}, i think {self.you} "
+                f"{'have' if self.you == 'you' else 'has'} {_lower(diagnosis.text)}{explain}."
+            )
+        ddx = [self.form(f, lay=False) for f in self.case.of("differential")]
+        if ddx:
+            self.doc(
+                self.pick(
+                    f"i did think about {_join(ddx)}, but i do n't think that's what's going on here.",
+                    f"we could also be looking at {_join(ddx)}, but those are less likely.",
+                )
+            )
+        self.pat(
+            self.pick(
+                "okay. is that serious?",
+                "okay, that makes sense, actually.",
+                "oh, okay.",
+                "huh. so what do we do about it?",
+            )
+        )
+        self.doc(self.pick(*EXPLANATIONS))
+        for explanation in self.rng.sample(EXPLANATIONS, 3):
+            if not self.chatty(0.8):
+                break
+            self.pat(self.pick("okay. i appreciate that.", "okay, that makes me feel a little better.", "alright."))
+            self.doc(explanation)
+        self.doc(self.pick("so here's what i'd like to do.", "let's talk about next steps.", "so, for the plan."))
+        for fact in [f for f in self.case.facts if f.section == "P"]:
+            self.plan_item(fact)
+        self.pat(self.pick("okay, that sounds good.", "alright, that sounds like a plan.", "okay, i can do that."))
+
+    def plan_item(self, fact: Fact) -> None:
+        text = _lower(fact.text)
+        if fact.kind == "plan" and text.startswith(CONTINUE):
+            problem = next((h for h in self.case.of("history") if text.endswith(_lower(h.text))), None)
+            lay = self.form(problem) if problem else text[len(CONTINUE) :]
+            self.doc(
+                self.pick(
+                    f"now, for your {lay}, you're doing well with that, so let's just "
+                    "continue your current medications, okay?",
+                    f"and as far as your {lay}, i would n't change anything. continue your current medications.",
+                )
+            )
+            self.nod(0.6)
+            return
+        if fact.kind == "medication":
+            self.doc(
+                self.pick(
+                    f"so i'm going to start you on {text}.",
+                    f"for that, i want to do {text}.",
+                    f"i'm going to send in a prescription: {text}.",
+                )
+            )
+            self.doc("we talked about how to take it, and if you have any side effects, just give me a call, okay?")
+            self.nod(0.6)
+        elif fact.kind == "test":
+            self.doc(self.pick(f"i also want to order {text}.", f"and we'll go ahead and get {text}, just to be sure."))
+            if self.chance(0.4) and not any("get ready for that" in t["text"] for t in self.turns):
+                self.pat("okay. do i need to do anything to get ready for that?")
+                self.doc("no, the front desk will give you all the details.")
+        elif fact.kind == "referral":
+            self.doc(self.pick(f"i'm also going to refer you to {text}.", f"and i want you to see {text}."))
+        elif fact.kind == "follow_up":
+            lay = len(fact.surface_forms) > 1 and self.chance(0.6)
+            said = _lower(fact.surface_forms[1]) if lay else text
+            self.doc(self.pick(f"and i'd like to {said}.", f"so {said}, okay?") if lay else f"and let's do a {text}.")
+        else:
+            said = _lower(fact.surface_forms[1]) if len(fact.surface_forms) > 1 and self.chance(0.5) else text
+            self.doc(self.pick(f"and, you know, {said}.", f"also, {said}.", f"one more thing: {said}."))
+        if self.chatty(0.7):
+            kind = fact.kind if fact.kind in ELABORATIONS else "other"
+            self.doc(self.pick(*ELABORATIONS[kind]))
+            self.nod(0.6)
+        else:
+            self.nod(0.35)
+
+    def closing(self) -> None:
+        self.doc(self.pick("do you have any questions for me?", "any questions about any of that?"))
+        if self.chance(0.4):
+            self.pat(
+                self.pick(
+                    "um, can i still go to work?",
+                    "is there anything i should avoid?",
+                    "should i be worried about this?",
+                )
+            )
+            self.doc(
+                self.pick(
+                    "within reason, yes. just listen to your body.",
+                    "not at this point, but call us if anything changes.",
+                    "no, i think we're on the right track.",
+                )
+            )
+        self.pat(self.pick("no, i think that's it.", "nope, you covered everything.", "no, thank you."))
+        self.doc(
+            self.pick(
+                "alright, the nurse will be in to get you checked out. take care.",
+                f"okay, {self.first}, take care, and we'll see you soon.",
+                "great. it was good to see you.",
+            )
+        )
+
+    def _interrupt(self, turns: Dialogue) -> Dialogue:
+        """Cut some long doctor turns in two with the patient's backchannel or an interruption between."""
+        out: Dialogue = []
+        for turn in turns:
+            text = turn["text"]
+            if turn["speaker"] == "doctor" and len(text.split()) > 14 and self.chance(0.3) and ", " in text:
+                cut = text.index(", ", len(text) // 3) if ", " in text[len(text) // 3 :] else -1
+                if cut > 0:
+                    head, tail = text[:cut], text[cut + 2 :]
+                    before = missing_facts(self.case.facts, [turn])
+                    split = [{"speaker": "doctor", "text": head + "-"}, {"speaker": "doctor", "text": tail}]
+                    if missing_facts(self.case.facts, split) == before:
+                        out.append(split[0])
+                        out.append({"speaker": self.pt, "text": self.pick(*BACKCHANNELS, "sorry, go ahead.")})
+                        out.append(split[1])
+                        continue
+            out.append(turn)
+        return out
