@@ -35,6 +35,7 @@ LOSS_AGGREGATIONS = ("token", "sequence", "fixed")
 REWARDS = ("format", "shaped", "full")
 JUDGES = ("fact", "reference", "llm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+LR_SCHEDULERS = ("constant", "cosine")
 
 
 def _ray_mode_available() -> bool:
@@ -85,7 +86,11 @@ class TrainConfig(BaseModel):
     seed: int = _f(0, "Seed for data order, sampling and initialisation.")
     mode: str = _f("local", "local (one process, one device) or ray (rollout/judge/learner actors).")
     device: str = _f("auto", "auto, cpu or cuda[:i] (local mode and each Ray learner).")
-    dtype: str = _f("auto", "auto (bf16 on GPU, fp32 on CPU), float32, bfloat16 or float16.")
+    dtype: str = _f(
+        "auto",
+        "auto (fp32 master weights with bf16 autocast on GPU, fp32 on CPU), float32, or bfloat16/float16 "
+        "(weights stored in that type: less memory, but the recipe's SFT reached a NaN loss in plain bf16).",
+    )
 
     # --- schedule -------------------------------------------------------------------------------
     steps: int = _f(100, "GRPO steps (one rollout batch each). For kind=sft: SFT optimiser steps.")
@@ -135,6 +140,19 @@ class TrainConfig(BaseModel):
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass (less memory, ~30% slower).")
     micro_batch_tokens: int = _f(16384, "Token budget of one forward/backward micro-batch (padded tokens).")
 
+    lr_scheduler: str = _f("constant", "Learning-rate schedule within each phase (SFT, GRPO): constant or cosine.")
+    warmup_ratio: float = _f(0.0, "Share of each phase's steps that ramp the learning rate up linearly from 0.")
+    min_lr_ratio: float = _f(0.1, "cosine: the learning rate decays to this share of its peak by the phase's end.")
+
+    # --- LoRA -----------------------------------------------------------------------------------
+    lora_rank: int = _f(0, "LoRA rank r; 0 = full fine-tuning. With r > 0 checkpoints are adapters (peft).")
+    lora_alpha: int = _f(32, "LoRA alpha (the update is scaled by alpha / r).")
+    lora_dropout: float = _f(0.05, "Dropout on the LoRA input.")
+    lora_target_modules: str = _f(
+        "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+        "Comma-separated module names that get LoRA adapters ('all-linear' for every linear layer).",
+    )
+
     # --- SFT warm start -------------------------------------------------------------------------
     sft_steps: int = _f(0, "SFT optimiser steps on gold notes before GRPO (kind=grpo) - the warm start.")
     sft_batch_size: int = _f(8, "Examples per SFT step.")
@@ -170,6 +188,18 @@ class TrainConfig(BaseModel):
             bad(f"mode={self.mode!r} is unknown; use one of {MODES}.")
         if self.mode == "ray" and not _ray_mode_available():
             bad("mode=ray is not available in this build (training.orchestration.ray_mode is missing); use mode=local.")
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            bad(f"lr_scheduler={self.lr_scheduler!r} is unknown; use one of {LR_SCHEDULERS}.")
+        if not 0.0 <= self.warmup_ratio < 1.0 or not 0.0 <= self.min_lr_ratio <= 1.0:
+            bad("warmup_ratio must be in [0, 1) and min_lr_ratio in [0, 1].")
+        if self.lora_rank < 0 or (self.lora_rank > 0 and self.lora_alpha < 1):
+            bad(f"lora_rank={self.lora_rank} must be >= 0 (0 = full fine-tuning) and lora_alpha >= 1.")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            bad(f"lora_dropout={self.lora_dropout} must be in [0, 1).")
+        if self.lora_rank > 0 and self.mode == "ray":
+            bad("lora_rank > 0 runs in mode=local only for now (Ray rollout workers take full weights); use mode=local.")
+        if self.lora_rank > 0 and not self.lora_modules:
+            bad("lora_target_modules is empty; name the layers to adapt, e.g. q_proj,v_proj, or all-linear.")
         if self.dtype not in DTYPES:
             bad(f"dtype={self.dtype!r} is unknown; use one of {DTYPES}.")
         if self.scale_rewards not in SCALE_REWARDS:
@@ -238,6 +268,26 @@ class TrainConfig(BaseModel):
         return self.model_dump()
 
     @property
+    def lora_modules(self) -> list[str] | str:
+        """peft's target_modules: a list of names, or the string 'all-linear'."""
+        text = self.lora_target_modules.strip()
+        if text == "all-linear":
+            return text
+        return [m.strip() for m in text.split(",") if m.strip()]
+
+    def lr_factor(self, position: int, total: int) -> float:
+        """The learning rate's share of its peak at 0-based `position` of a phase of `total` steps."""
+        if total < 1:
+            return 1.0
+        warmup = math.ceil(self.warmup_ratio * total)
+        if position < warmup:
+            return (position + 1) / (warmup + 1)
+        if self.lr_scheduler == "constant" or total - warmup <= 1:
+            return 1.0
+        progress = min((position - warmup) / (total - warmup - 1), 1.0)
+        return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    @property
     def uses_reference_model(self) -> bool:
         return self.beta > 0.0
 
@@ -264,6 +314,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "reward": "full",
         "loss_aggregation": "sequence",
         "scale_rewards": "group",
+        "lr_scheduler": "cosine",
+        "warmup_ratio": 0.05,
     },
     "dapo": {
         "num_generations": 4,
@@ -278,6 +330,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "reward": "full",
         "loss_aggregation": "token",
         "scale_rewards": "group",
+        "lr_scheduler": "cosine",
+        "warmup_ratio": 0.05,
     },
     "tiny-cpu": {
         "steps": 3,
