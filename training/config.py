@@ -33,7 +33,7 @@ KINDS = ("grpo", "sft")
 SCALE_REWARDS = ("group", "batch", "none")
 LOSS_AGGREGATIONS = ("token", "sequence", "fixed")
 REWARDS = ("format", "shaped", "full")
-JUDGES = ("fact", "reference", "llm")
+JUDGES = ("fact", "reference", "grounded", "llm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 LR_SCHEDULERS = ("constant", "cosine")
 
@@ -113,7 +113,11 @@ class TrainConfig(BaseModel):
 
     # --- reward ---------------------------------------------------------------------------------
     reward: str = _f("full", "format (0/1 valid JSON), shaped (partial credit toward valid JSON), full (format+judge).")
-    judge: str = _f("fact", "Section judge for reward=full: fact (gold facts), reference, llm.")
+    judge: str = _f(
+        "fact",
+        "Section judge for reward=full: fact (gold facts), reference, grounded (reference overlap x "
+        "grounding in the dialogue: penalises invented values, drugs, diagnoses), llm.",
+    )
     judge_base_url: str = _f("", "OpenAI-compatible endpoint for judge=llm.")
     judge_model: str = _f("", "Model name served at judge_base_url.")
     strict_format: bool = _f(False, "Format reward accepts nothing outside the JSON object.")

@@ -5,9 +5,14 @@
         --dataset var/datasets/holdout.jsonl --split holdout --limit 20 --constrained-too
 
 Datasets: a JSONL of Example dicts, `aci-bench[:valid|train]`, `mts-dialog[:valid|...]`. Judges: `auto`
-(fact judge for examples with gold facts, reference judge otherwise), `fact`, `reference`, or `llm`
-with `--judge-url http://host:port/v1` (any OpenAI-compatible server). Prints the comparison table
-and writes report.md / report.html / charts under --out (default var/reports/cli-<timestamp>/).
+(fact judge for examples with gold facts, reference judge otherwise), `fact`, `reference`, `grounded`
+(the full reward's judge: reference overlap x grounding in the dialogue), or `llm` with
+`--judge-url http://host:port/v1` (any OpenAI-compatible server). Every run also reports the standard
+metrics (ROUGE-1/2/Lsum whole note and per section, concept F1, ungrounded numbers/drugs/diagnoses with
+the clinicians' own rate beside them, length, runaway, validity; training/evaluation/metrics.py).
+Prints the comparison table and writes report.md / report.html / charts under --out (default
+var/reports/cli-<timestamp>/). To score notes generated elsewhere (`python -m inference generate
+--jsonl`), use `python -m training.evaluation.score`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="JSONL path, aci-bench[:split] or mts-dialog[:split]")
     parser.add_argument("--split", default=None, help="only examples of this split (JSONL datasets), e.g. holdout")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N examples")
-    parser.add_argument("--judge", default="auto", choices=["auto", "fact", "reference", "llm"])
+    parser.add_argument("--judge", default="auto", choices=["auto", "fact", "reference", "grounded", "llm"])
     parser.add_argument("--judge-url", default=None, help="OpenAI-compatible base URL for --judge llm")
     parser.add_argument("--judge-model", default="judge", help="model name sent to the judge endpoint")
     parser.add_argument("--backend", default=None, help="inference backend: transformers (default), openai, vllm")

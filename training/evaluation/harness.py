@@ -17,8 +17,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from inference.schema import SECTION_KEYS
-from training.rewards import FactJudge, ReferenceJudge, SectionJudge, judge_for_example, reward
+from training.rewards import (
+    FactJudge,
+    GroundedReferenceJudge,
+    ReferenceJudge,
+    SectionJudge,
+    judge_for_example,
+    reward,
+)
 
+from .metrics import note_metrics, reference_predictions, summarise
 from .stats import Estimate, bootstrap_ci
 
 __all__ = ["EvalReport", "ExampleResult", "evaluate", "resolve_judge"]
@@ -48,6 +56,7 @@ class ExampleResult:
     constrained_valid: bool | None = None
     constrained_total: float | None = None
     constrained_raw: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # metrics.note_metrics: ROUGE, grounding, runaway
 
 
 @dataclass
@@ -59,6 +68,7 @@ class EvalReport:
     config: dict[str, Any]
     results: list[ExampleResult]
     seconds: float
+    calibration: dict[str, Any] | None = None  # metrics.summarise of the clinicians' own notes
 
     def summary(self) -> dict[str, Any]:
         res = self.results
@@ -86,6 +96,10 @@ class EvalReport:
                 [r.constrained_total for r in res if r.constrained_total is not None]
             )
         summary: dict[str, Any] = {name: est.as_dict() for name, est in out.items()}
+        rows = [r.metrics for r in res if r.metrics]
+        if rows:  # the standard metrics; names already above (truncated) keep their meaning
+            for name, value in summarise(rows).items():
+                summary.setdefault(name, value)
         summary["examples"] = len(res)
         summary["generation_errors"] = sum(r.error is not None for r in res)
         summary["judge_errors"] = sum(r.judge_errors for r in res)
@@ -98,12 +112,15 @@ class EvalReport:
             "dataset": self.dataset,
             "config": self.config,
             "summary": self.summary(),
+            "calibration": self.calibration,
             "results": [asdict(r) for r in self.results],
         }
 
 
 def resolve_judge(spec: JudgeSpec, judge_url: str | None = None, judge_model: str = "judge") -> Callable:
-    """A per-example judge factory from 'auto' | 'fact' | 'reference' | 'llm' | a judge | a factory.
+    """A per-example judge factory from 'auto' | 'fact' | 'reference' | 'grounded' | 'llm' | a judge | a factory.
+
+    'grounded' is the full reward's judge: content against the reference x grounding in the dialogue.
 
     The factory carries `judge_name` so reports say which judge scored them.
     """
@@ -120,6 +137,9 @@ def resolve_judge(spec: JudgeSpec, judge_url: str | None = None, judge_model: st
     elif spec == "reference":
         reference_judge = ReferenceJudge()
         factory = lambda example: reference_judge  # noqa: E731
+    elif spec == "grounded":
+        grounded_judge = GroundedReferenceJudge()
+        factory = lambda example: grounded_judge  # noqa: E731
     elif spec == "llm":
         if not judge_url:
             raise ValueError("judge 'llm' needs a judge URL (--judge-url http://host:port/v1).")
@@ -128,7 +148,7 @@ def resolve_judge(spec: JudgeSpec, judge_url: str | None = None, judge_model: st
         llm = LLMJudge(judge_url, judge_model)
         factory = lambda example: llm  # noqa: E731
     else:
-        raise ValueError(f"Unknown judge {spec!r}; choose auto, fact, reference or llm.")
+        raise ValueError(f"Unknown judge {spec!r}; choose auto, fact, reference, grounded or llm.")
     factory.judge_name = spec
     return factory
 
@@ -166,6 +186,8 @@ def _generate(
 def _score(example: Mapping[str, Any], raw: str, judge_for: Callable, result: ExampleResult) -> None:
     from inference.parsing import parse_note
 
+    prediction = {"raw": raw, "finish_reason": result.finish_reason, "error": result.error}
+    result.metrics = note_metrics(example, prediction)
     reference = example.get("reference") or {}
     breakdown = reward(example["dialogue"], raw, reference, judge_for(example))
     result.valid = breakdown.format == 1.0
@@ -267,10 +289,14 @@ def evaluate(
         "limit": limit,
         "examples": len(examples),
     }
+    calibration = summarise(
+        [note_metrics(ex, p) for ex, p in zip(examples, reference_predictions(examples), strict=True)]
+    )
     return EvalReport(
         model_reference=model_ref or "default",
         dataset=dataset,
         config=config,
         results=results,
         seconds=time.perf_counter() - began,
+        calibration=calibration,
     )

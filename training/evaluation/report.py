@@ -3,7 +3,8 @@
 `write_report(reports, out_dir)` writes into `out_dir` (var/reports/<id>/ in the app):
 ``summary.json``, ``results-<n>.jsonl`` (every example: raw output, scores, reasons), ``sections.png``
 (per-section mean with 95 % intervals per model), ``rewards.png`` (distribution of total reward per
-model), ``report.md`` and ``report.html``. It returns the Markdown.
+model), ``metrics.png`` (ROUGE, concept F1, ungrounded and runaway rates per model, the clinicians'
+notes beside them), ``report.md`` and ``report.html``. It returns the Markdown.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 from inference.schema import SECTION_KEYS
 
 from .harness import EvalReport
+from .metrics import CLINICIANS as CLINICIANS_LABEL
 
 __all__ = ["comparison_table", "write_report"]
 
+_ROUGE_LABELS = (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeLsum", "ROUGE-Lsum"))
 _ROWS = [
     ("json_valid", "JSON valid (lenient)"),
     ("json_valid_strict", "JSON valid (strict)"),
@@ -37,24 +40,55 @@ _ROWS = [
     ("output_tokens", "Output tokens"),
     ("truncated", "Hit max_new_tokens"),
     ("latency_s", "Seconds per note"),
+    # the standard metrics (training.evaluation.metrics); the clinicians' column calibrates them
+    ("rouge1", "ROUGE-1 F1 x100, whole note"),
+    ("rouge2", "ROUGE-2 F1 x100, whole note"),
+    ("rougeLsum", "ROUGE-Lsum F1 x100, whole note"),
+    ("rouge1_finished", "ROUGE-1, finished notes only"),
+    *[(f"{name}_{key}", f"{label} {key}") for key in SECTION_KEYS for name, label in _ROUGE_LABELS],
+    ("concept_f1", "Concept F1 (drugs, diagnoses, terms, values)"),
+    ("ungrounded_values", "Ungrounded numbers (share of numbers, valid notes)"),
+    ("ungrounded_drugs", "Ungrounded drugs (share of drugs)"),
+    ("ungrounded_diagnoses", "Ungrounded diagnoses (share of diagnoses)"),
+    ("ungrounded_notes", "Notes with ungrounded content"),
+    ("chars", "Note length (characters)"),
+    ("loop", "Repetition loop"),
+    ("runaway", "Runaway (hit max_new_tokens or loop)"),
+    ("finished", "Finished (valid, no runaway)"),
+    ("total_grounded", "Full reward, grounded judge (0-5)"),
 ]
+_CALIBRATED = {"ungrounded_values", "ungrounded_drugs", "ungrounded_diagnoses", "ungrounded_notes", "chars"}
 
 
 def _cell(est: dict[str, Any] | None) -> str:
     if not est or not est.get("n") or est.get("mean") is None or math.isnan(est["mean"]):
         return "n/a"
-    return f"{est['mean']:.3f} [{est['low']:.3f}, {est['high']:.3f}]"
+    digits = 0 if abs(est["mean"]) >= 100 else 1 if abs(est["mean"]) >= 10 else 3
+    return f"{est['mean']:.{digits}f} [{est['low']:.{digits}f}, {est['high']:.{digits}f}]"
+
+
+def _calibration(reports: Sequence[EvalReport]) -> dict[str, Any] | None:
+    return next((r.calibration for r in reports if r.calibration), None)
 
 
 def comparison_table(reports: Sequence[EvalReport]) -> str:
-    """One Markdown table: a row per metric, a column per model (mean [95 % CI])."""
+    """One Markdown table: a row per metric, a column per model (mean [95 % CI]).
+
+    With the clinicians' notes scored (EvalReport.calibration) a last column gives their own value
+    for the metrics that calibrate a model's (ungrounded rates, length).
+    """
     summaries = [r.summary() for r in reports]
-    header = "| metric | " + " | ".join(f"`{r.model_reference}`" for r in reports) + " |"
-    lines = [header, "|" + " --- |" * (len(reports) + 1)]
+    calibration = _calibration(reports)
+    header = "| metric | " + " | ".join(f"`{r.model_reference}`" for r in reports)
+    header += " | clinicians' notes |" if calibration else " |"
+    lines = [header, "|" + " --- |" * (len(reports) + 1 + bool(calibration))]
     for key, label in _ROWS:
         if all(key not in s for s in summaries):
             continue
-        lines.append(f"| {label} | " + " | ".join(_cell(s.get(key)) for s in summaries) + " |")
+        row = f"| {label} | " + " | ".join(_cell(s.get(key)) for s in summaries) + " |"
+        if calibration:
+            row += f" {_cell(calibration.get(key)) if key in _CALIBRATED else ''} |"
+        lines.append(row)
     lines.append("| examples | " + " | ".join(str(s["examples"]) for s in summaries) + " |")
     lines.append(
         "| generation / judge errors | "
@@ -109,7 +143,39 @@ def _charts(reports: Sequence[EvalReport], out: Path) -> list[str]:
     fig.savefig(out / "rewards.png", dpi=100)
     plt.close(fig)
     files.append("rewards.png")
+    if any(r.results and r.results[0].metrics for r in reports):
+        files.append(_metrics_chart(reports, out, plt, np))
     return files
+
+
+def _metrics_chart(reports: Sequence[EvalReport], out: Path, plt: Any, np: Any) -> str:
+    """metrics.png: ROUGE and concept F1 per model; ungrounded and runaway rates beside the clinicians'."""
+    summaries = [(r.model_reference[-40:], r.summary()) for r in reports]
+    calibration = _calibration(reports)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, names, scale, bars in (
+        (left, ["rouge1", "rouge2", "rougeLsum", "concept_f1"], [1, 1, 1, 100], summaries),
+        (
+            right,
+            ["ungrounded_values", "ungrounded_notes", "runaway", "valid"],
+            [100] * 4,
+            summaries + ([(CLINICIANS_LABEL, calibration)] if calibration else []),
+        ),
+    ):
+        x = np.arange(len(names))
+        width = 0.8 / max(1, len(bars))
+        for i, (label, summary) in enumerate(bars):
+            means = [(summary.get(n) or {}).get("mean") or 0.0 for n in names]
+            axis.bar(x + i * width, [m * f for m, f in zip(means, scale, strict=True)], width, label=label)
+        axis.set_xticks(x + width * (len(bars) - 1) / 2, names, fontsize=8)
+        axis.set_ylim(0, 100)
+        axis.legend(fontsize=7)
+    left.set_title("ROUGE F1 x100, concept F1 x100")
+    right.set_title("% of numbers / notes")
+    fig.tight_layout()
+    fig.savefig(out / "metrics.png", dpi=100)
+    plt.close(fig)
+    return "metrics.png"
 
 
 def _examples_md(report: EvalReport, limit: int = 3) -> str:
@@ -166,8 +232,14 @@ def write_report(reports: Sequence[EvalReport], out_dir: Path | str, *, title: s
 def _html(reports: Sequence[EvalReport], charts: list[str], title: str) -> str:
     summaries = [r.summary() for r in reports]
     head = "".join(f"<th>{html.escape(r.model_reference)}</th>" for r in reports)
+    calibration = _calibration(reports) or {}
+    if calibration:
+        head += f"<th>{html.escape(CLINICIANS_LABEL)}</th>"
     rows = "".join(
-        f"<tr><td>{html.escape(label)}</td>" + "".join(f"<td>{_cell(s.get(key))}</td>" for s in summaries) + "</tr>"
+        f"<tr><td>{html.escape(label)}</td>"
+        + "".join(f"<td>{_cell(s.get(key))}</td>" for s in summaries)
+        + (f"<td>{_cell(calibration.get(key)) if key in _CALIBRATED else ''}</td>" if calibration else "")
+        + "</tr>"
         for key, label in _ROWS
         if any(key in s for s in summaries)
     )

@@ -1,6 +1,8 @@
 """Scoring completions for GRPO through `training.rewards` (the same grader evaluation uses).
 
-`reward=format` is the 0/1 format reward; `full` adds the per-section judge (0..5);
+`reward=format` is the 0/1 format reward; `full` adds the per-section judge (0..5); with
+`judge=grounded` that judge is `GroundedReferenceJudge` (reference overlap x grounding in the
+dialogue, training/rewards/grounding.py), the full reward of issue 14;
 `shaped` gives partial credit on the way to valid JSON, because the base model scores 0 on the
 strict format everywhere and GRPO then gets no signal at all (issue 7, warm start).
 """
@@ -14,7 +16,15 @@ from typing import Any
 
 from inference.schema import SECTION_KEYS
 from training.config import TrainConfig
-from training.rewards import LLMJudge, ReferenceJudge, SectionJudge, format_reward, judge_for_example, reward
+from training.rewards import (
+    GroundedReferenceJudge,
+    LLMJudge,
+    ReferenceJudge,
+    SectionJudge,
+    format_reward,
+    judge_for_example,
+    reward,
+)
 
 _KEY = {k: re.compile(rf'"{k}"\s*:\s*"') for k in SECTION_KEYS}
 
@@ -53,9 +63,11 @@ class Scorer:
                 self._default_judge = LLMJudge(cfg.judge_base_url, cfg.judge_model)
             elif cfg.judge == "reference":
                 self._default_judge = ReferenceJudge()
+            elif cfg.judge == "grounded":
+                self._default_judge = GroundedReferenceJudge()
 
     def judge_for(self, example: Mapping[str, Any]) -> SectionJudge:
-        if self.cfg.judge in ("llm", "reference") and self._default_judge is not None:
+        if self.cfg.judge in ("llm", "reference", "grounded") and self._default_judge is not None:
             return self._default_judge
         return judge_for_example(dict(example))
 

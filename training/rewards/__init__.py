@@ -3,7 +3,9 @@
 - `format_reward(completion) -> 0.0 | 1.0` and TRL-style `format_reward_fn(completions, **kw)`;
 - `reward(dialogue, completion, reference, judge, *, strict=False) -> RewardBreakdown` (0 to 5);
 - judges implementing `SectionJudge`: `FactJudge` (gold facts, deterministic), `ReferenceJudge`
-  (clinician text, deterministic), `LLMJudge` (OpenAI-compatible endpoint);
+  (clinician text, deterministic), `LLMJudge` (OpenAI-compatible endpoint), `GroundingJudge`
+  (support in the dialogue only, any dialogue) and `GroundedReferenceJudge` (the full reward's
+  judge, `judge=grounded`: ROUGE/concept overlap with the reference x grounding);
 - `perturb.run_suite` measures how well a judge separates correct notes from damaged ones.
 """
 
@@ -11,12 +13,15 @@ from __future__ import annotations
 
 from .base import RewardBreakdown, SectionJudge, Verdict, dialogue_text, format_reward, format_reward_fn, reward
 from .facts import Fact, FactJudge, fact_present
+from .grounding import GroundedReferenceJudge, GroundingJudge, ungrounded
 from .llm import JudgeUnavailable, LLMJudge, VerdictCache
 from .reference import ReferenceJudge
 
 __all__ = [
     "Fact",
     "FactJudge",
+    "GroundedReferenceJudge",
+    "GroundingJudge",
     "JudgeUnavailable",
     "LLMJudge",
     "ReferenceJudge",
@@ -30,6 +35,7 @@ __all__ = [
     "format_reward_fn",
     "judge_for_example",
     "reward",
+    "ungrounded",
 ]
 
 
