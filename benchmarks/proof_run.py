@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import lzma
 import os
@@ -438,64 +439,48 @@ def summary_markdown(results: dict[str, Any]) -> str:
 
 
 def make_plots(work: Path, out: Path, results: dict[str, Any]) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    from training.charts import Chart
 
     files = []
     ours, trl = _jsonl(work / "ours_metrics.jsonl"), _jsonl(work / "trl_metrics.jsonl")
     if ours or trl:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-        for rows, label, key_s in ((ours, "ours", "step_seconds"), (trl, "TRL GRPOTrainer", "step_seconds")):
+        by_step: dict[str, list[tuple[float, float]]] = {}
+        by_clock: dict[str, list[tuple[float, float]]] = {}
+        for rows, label in ((ours, "ours"), (trl, "TRL GRPOTrainer")):
             if not rows:
                 continue
-            reward = np.array([r.get("reward_mean", r.get("reward", 0.0)) for r in rows])
-            steps = np.arange(1, len(rows) + 1)
-            clock = np.cumsum([r[key_s] for r in rows])
-            k = min(4, len(reward))
-            smooth = np.convolve(reward, np.ones(k) / k, mode="valid")
-            ax1.plot(steps, reward, alpha=0.35)
-            ax1.plot(steps[k - 1 :], smooth, label=f"{label} ({k}-step mean)")
-            ax2.plot(clock, reward, alpha=0.35)
-            ax2.plot(clock[k - 1 :], smooth, label=label)
-        ax1.set_xlabel("GRPO step (16 prompts x G=4)")
-        ax2.set_xlabel("wall-clock seconds of GRPO")
-        for ax in (ax1, ax2):
-            ax.set_ylabel("mean rollout reward (0-5)")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.suptitle("GRPO from the SFT warm start: format + fact-judge reward")
-        fig.tight_layout()
-        fig.savefig(out / "reward_curve.png", dpi=90)
-        plt.close(fig)
+            reward = [float(r.get("reward_mean", r.get("reward", 0.0))) for r in rows]
+            clock = list(itertools.accumulate(float(r["step_seconds"]) for r in rows))
+            by_step[label] = list(zip(range(1, len(rows) + 1), reward, strict=True))
+            by_clock[label] = list(zip(clock, reward, strict=True))
+        smooth = min(4, *(len(v) for v in by_step.values()))
+        chart = Chart("GRPO from the SFT warm start: format + fact-judge reward", panels=2, size=(11, 4))
+        chart.line(by_step, panel=0, xlabel="GRPO step (16 prompts x G=4)", ylabel="mean rollout reward (0-5)",
+                   smooth=smooth, fmt="{:.2f}")  # fmt: skip
+        chart.line(by_clock, panel=1, xlabel="wall-clock seconds of GRPO", ylabel="mean rollout reward (0-5)",
+                   smooth=smooth, fmt="{:.2f}")  # fmt: skip
+        chart.save(out / "reward_curve.png")
         files.append("reward_curve.png")
     st = results["stages"]
     rows = [row for row in ROW_LABELS if st.get(f"eval:{row}")]
     if rows:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
         keys = [*SECTION_KEYS, "json_valid"]
-        x = np.arange(len(keys))
-        width = 0.8 / len(rows)
-        for ax, dataset in zip(axes, ("holdout", "aci-bench-valid"), strict=True):
-            for i, row in enumerate(rows):
+        chart = Chart("Per-section scores", panels=2, size=(12, 4.2))
+        for panel, dataset in enumerate(("holdout", "aci-bench-valid")):
+            groups: dict[str, list[float]] = {}
+            errors: dict[str, tuple[list[float], list[float]]] = {}
+            for row in rows:
                 s = (st[f"eval:{row}"].get(dataset) or {}).get("summary")
                 if not s:
                     continue
-                means = np.array([s[k]["mean"] or 0.0 for k in keys])
-                lo = np.clip(means - np.array([s[k]["low"] or 0.0 for k in keys]), 0, None)
-                hi = np.clip(np.array([s[k]["high"] or 0.0 for k in keys]) - means, 0, None)
-                ax.bar(x + i * width, means, width, yerr=[lo, hi], capsize=2, label=ROW_LABELS[row])
-            ax.set_xticks(x + width * (len(rows) - 1) / 2, [*SECTION_KEYS, "JSON valid"])
-            ax.set_ylim(0, 1.05)
-            ax.set_title(f"{dataset} (95% bootstrap CI)")
-            ax.grid(axis="y", alpha=0.3)
-        axes[0].set_ylabel("mean score")
-        axes[1].legend(fontsize=7, loc="upper left")
-        fig.tight_layout()
-        fig.savefig(out / "sections.png", dpi=90)
-        plt.close(fig)
+                label = ROW_LABELS[row]
+                groups[label] = [s[k]["mean"] or 0.0 for k in keys]
+                errors[label] = ([s[k]["low"] or 0.0 for k in keys], [s[k]["high"] or 0.0 for k in keys])
+            chart.bars(
+                [*SECTION_KEYS, "JSON valid"], groups, panel=panel, title=f"{dataset} (95% bootstrap CI)",
+                ylabel="mean score" if panel == 0 else "", ylim=(0, 1.05), errors=errors, legend=panel == 1,
+            )  # fmt: skip
+        chart.save(out / "sections.png")
         files.append("sections.png")
     return files
 

@@ -1,12 +1,11 @@
 """Staff dashboard of the feedback loop: how much clinicians edit each model's notes, and ratings.
 
 Figures come from PreferencePair.edit_stats (computed once when a note is signed) and Rating
-rows; charts are rendered server-side by matplotlib (SVG, no CDN) from the same numbers.
+rows; charts are rendered server-side as SVG by training.charts (no CDN) from the same numbers.
 """
 
 from __future__ import annotations
 
-import io
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_GET
 
 from clinic.mlops.models import PreferencePair
 from inference.schema import SECTION_KEYS, SECTION_NAMES
+from training.charts import Chart
 
 DEFAULT_DAYS = 90
 
@@ -155,66 +155,34 @@ def chart(request: HttpRequest, name: str) -> HttpResponse:
     return response
 
 
-def _figure() -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
-    return fig, fig.add_subplot()
-
-
-def _svg(fig: Any) -> bytes:
-    import matplotlib
-
-    buffer = io.BytesIO()
-    with matplotlib.rc_context({"svg.fonttype": "none"}):  # real <text>: smaller, searchable, accessible
-        fig.savefig(buffer, format="svg")
-    return buffer.getvalue()
-
-
 def _x_dates(timeline: dict[str, Any], buckets: list[int]) -> list[datetime]:
     return [timeline["since"] + timedelta(days=b * timeline["width_days"]) for b in buckets]
 
 
 def _chart_edit_rate(stats: dict[str, Any]) -> bytes:
-    fig, ax = _figure()
     timeline = stats["timeline"]
-    for label, points in sorted(timeline["edit_rate"].items()):
-        ax.plot(_x_dates(timeline, [b for b, _ in points]), [100 * r for _, r in points], marker="o", label=label)
-    ax.set_ylim(0, 105)
-    ax.set_ylabel("notes edited before signing (%)")
-    ax.set_title(f"Edit rate per model version, last {stats['days']} days")
-    if timeline["edit_rate"]:
-        ax.legend(fontsize="small")
-    else:
-        ax.text(0.5, 0.5, "no signed notes yet", ha="center", va="center", transform=ax.transAxes)
-    fig.autofmt_xdate()
-    return _svg(fig)
+    series = {
+        label: list(zip(_x_dates(timeline, [b for b, _ in points]), [100 * r for _, r in points], strict=True))
+        for label, points in sorted(timeline["edit_rate"].items())
+    }
+    chart = Chart(f"Edit rate per model version, last {stats['days']} days")
+    chart.line(series, ylabel="notes edited before signing (%)", ylim=(0, 105), fmt="{:.0f}%",
+               empty="no signed notes yet", dates=True)  # fmt: skip
+    return chart.svg()
 
 
 def _chart_ratings(stats: dict[str, Any]) -> bytes:
-    fig, ax = _figure()
     timeline = stats["timeline"]
     points = timeline["rating"]
-    if points:
-        ax.plot(_x_dates(timeline, [b for b, _ in points]), [s for _, s in points], marker="o", color="tab:green")
-    else:
-        ax.text(0.5, 0.5, "no ratings yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_ylim(1, 5.2)
-    ax.set_ylabel("mean rating (1-5)")
-    ax.set_title("Clinician ratings over time")
-    fig.autofmt_xdate()
-    return _svg(fig)
+    series = {"mean rating": list(zip(_x_dates(timeline, [b for b, _ in points]), [s for _, s in points], strict=True))}
+    chart = Chart("Clinician ratings over time")
+    chart.line(series, ylabel="mean rating (1-5)", ylim=(1, 5.2), fmt="{:.1f}", empty="no ratings yet", dates=True)
+    return chart.svg()
 
 
 def _chart_sections(stats: dict[str, Any]) -> bytes:
-    fig, ax = _figure()
-    names = SECTION_NAMES
     shares = [100 * stats["sections_fixed"][k] for k in SECTION_KEYS]
-    ax.bar([names[k] for k in SECTION_KEYS], shares, color=["tab:blue", "tab:orange", "tab:red", "tab:purple"])
-    ax.set_ylim(0, 105)
-    ax.set_ylabel("signed notes with this section edited (%)")
-    ax.set_title("Which sections clinicians fix")
-    return _svg(fig)
+    chart = Chart("Which sections clinicians fix")
+    chart.bars([SECTION_NAMES[k] for k in SECTION_KEYS], {"signed notes": shares},
+               ylabel="signed notes with this section edited (%)", ylim=(0, 105), fmt="{:.0f}%")  # fmt: skip
+    return chart.svg()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from clinic.mlops.models import TrainingRun
 from clinic.mlops.tasks.training import fail_if_worker_died
+from training.charts import Chart
 
 CHARTS = (
     ("reward_mean", "reward (mean)"),
@@ -23,21 +23,9 @@ CHARTS = (
 ACTIVE = ("queued", "running")
 
 
-def svg_line_chart(points: list[tuple[int, float]], title: str, width: int = 320, height: int = 120) -> str:
-    """A small inline SVG line chart (no JavaScript, no CDN)."""
-    if not points:
-        return ""
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    sx = (width - 40) / ((x1 - x0) or 1)
-    sy = (height - 30) / ((y1 - y0) or 1)
-    path = " ".join(f"{30 + (x - x0) * sx:.1f},{height - 15 - (y - y0) * sy:.1f}" for x, y in points)
-    return (
-        f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'
-        f'<text x="30" y="12" font-size="11">{escape(title)}: {ys[-1]:.3g} (min {y0:.3g}, max {y1:.3g})</text>'
-        f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{path}"/></svg>'
-    )
+def line_chart_svg(points: list[tuple[int, float]], title: str) -> str:
+    """A small inline SVG line chart of one metric per step (training.charts, no JavaScript, no CDN)."""
+    return Chart(title, size=(3.4, 1.7)).line({title: points}, xlabel="step").inline_svg()
 
 
 @staff_member_required
@@ -50,7 +38,7 @@ def training_run_live(request, pk: int) -> HttpResponse:
     for key, title in CHARTS:
         pts = [(s, float(m[key])) for s, m in steps if isinstance(m.get(key), int | float)]
         if pts:
-            charts.append(svg_line_chart(pts, title))
+            charts.append(line_chart_svg(pts, title))
     context = {"run": run, "charts": charts, "last": steps[-1][1] if steps else {}, "active": run.state in ACTIVE,
                "log_tail": run.log[-4000:]}  # fmt: skip
     if request.htmx:

@@ -51,13 +51,36 @@ def test_staff_sees_dashboard(history, staff, client) -> None:
     assert "cdn" not in page.lower()
 
 
+def _expected_numbers(name: str, stats: dict) -> list[str]:
+    """The labels each chart must show for the numbers it was given."""
+    timeline = stats["timeline"]
+    if name == "edit-rate":
+        return [f"{100 * r:.0f}%" for points in timeline["edit_rate"].values() for _, r in points]
+    if name == "ratings":
+        return [f"{s:.1f}" for _, s in timeline["rating"]]
+    return [f"{100 * stats['sections_fixed'][k]:.0f}%" for k in "SOAP"]
+
+
 @pytest.mark.parametrize("name", ["edit-rate", "ratings", "sections"])
-def test_charts_are_svg(history, staff, client, name) -> None:
+def test_charts_are_svg_and_show_the_numbers_they_were_given(history, staff, client, name) -> None:
+    import re
+
     client.force_login(staff)
     response = client.get(reverse("mlops:dashboard_chart", args=[name]))
     assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
     assert response.content.lstrip().startswith(b"<?xml") and b"<svg" in response.content
-    assert b"v1" in response.content if name == "edit-rate" else True
+    svg = response.content.decode()
+    shown = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    expected = _expected_numbers(name, collect_stats(30))
+    assert expected, "the history fixture gives every chart data"
+    for number in expected:
+        assert number in shown, f"{name} chart does not show {number}; it shows {shown}"
+    if name == "edit-rate":  # one labelled line per model version, v1 edited half its notes, v2 none
+        assert {"v1", "v2"} <= set(shown) and "50%" in shown and "0%" in shown
+    if name == "ratings":  # the two ratings (2 and 5) land in one bucket: their mean
+        assert "3.5" in shown
+    if name == "sections":  # A and P fixed in one of three signed notes, S and O never
+        assert shown.count("33%") == 2 and shown.count("0%") == 2
 
 
 def test_charts_render_with_no_data(staff, client) -> None:
