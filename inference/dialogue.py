@@ -4,6 +4,8 @@ Accepted inputs, detected from the file name when given, else from the content:
 
 - speaker-labelled text: ``Doctor: ...``, ``Patient: ...``, ``Dr. Smith: ...``, ``[doctor] ...``,
   ``D:``/``P:``, ``Pt:``, ``Nurse:``; an unlabelled line continues the previous turn;
+- text with no speaker label at all (a speech-recognition transcript: "hi , susan , how are you ?"):
+  each line is a turn of speaker ``unknown``; one long line is cut into turns at sentence ends;
 - JSON: a list of ``{"speaker", "text"}`` objects (also ``role``/``content``), or an object
   holding that list under ``turns``/``dialogue``/``messages``;
 - WebVTT (``<v Doctor>`` voice tags or ``Doctor:`` inside cues) and SRT subtitles; consecutive
@@ -26,6 +28,11 @@ from inference.schema import Turn
 __all__ = ["DialogueError", "detect_format", "dialogue_to_text", "normalise_speaker", "parse_dialogue"]
 
 FORMATS = ("text", "json", "vtt", "srt")
+UNKNOWN_SPEAKER = "unknown"
+# A single unlabelled line longer than this is a whole visit on one line: cut it at sentence ends,
+# so evidence links and prompts see turn-sized pieces.
+_ONE_LINE_SPLIT_CHARS = 300
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 
 
 class DialogueError(ValueError):
@@ -106,6 +113,8 @@ def detect_format(text: str, filename: str | None = None) -> str:
     if stripped[:1] in "[{":
         try:
             json.loads(stripped)
+        except RecursionError:
+            return "json"  # nested past Python's recursion limit: JSON, refused by the parser with a message
         except ValueError:
             # '[doctor] hello' is labelled text, not broken JSON; only '{' or '[{' commit to JSON.
             if stripped.startswith("{") or re.match(r"\[\s*[{\]]", stripped):
@@ -157,7 +166,17 @@ def _split_label(line: str) -> tuple[str, str] | None:
     return None
 
 
+def _parse_unlabelled(text: str) -> list[Turn]:
+    """No line carries a speaker label: one turn per line, speaker unknown (the note is still drafted)."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if len(lines) == 1 and len(lines[0]) > _ONE_LINE_SPLIT_CHARS:
+        lines = [part for part in _SENTENCE_END.split(lines[0]) if part.strip()]
+    return [_turn(UNKNOWN_SPEAKER, line, None) for line in lines]
+
+
 def _parse_labelled(text: str) -> list[Turn]:
+    if not any(_split_label(line) for line in text.split("\n") if line.strip()):
+        return _parse_unlabelled(text)
     turns: list[tuple[str, list[str], int]] = []  # role, text parts, first line
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -190,7 +209,10 @@ def _turn(role: str, said: str, line: int | None) -> Turn:
 
 
 def _element_lines(text: str) -> list[int]:
-    """1-based start line of each element of the top-level JSON array (for error messages)."""
+    """1-based start line of each element of the top-level JSON array (for error messages).
+
+    Raises ValueError when `text` does not start with that array where expected.
+    """
     decoder = json.JSONDecoder()
     pos = text.index("[") + 1
     lines: list[int] = []
@@ -203,28 +225,65 @@ def _element_lines(text: str) -> list[int]:
         _, pos = decoder.raw_decode(text, pos)
 
 
+_MAX_JSON_DEPTH = 20  # a dialogue is a list of flat objects; anything deeper is not one
+
+
+def _too_deep(text: str) -> bool:
+    """True when brackets nest deeper than a dialogue ever does (checked before json.loads can recurse)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > _MAX_JSON_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def _turn_lines(text: str, key: str | None) -> list[int]:
+    """Line of each turn, for messages; [] when the text cannot be mapped (e.g. a key written with escapes)."""
+    try:
+        if key is None:
+            return _element_lines(text)
+        match = re.search(r'"' + re.escape(key) + r'"\s*:\s*\[', text)
+        if match is None:
+            return []
+        body = text[match.end() - 1 :]
+        offset = text.count("\n", 0, match.end() - 1)
+        return [offset + n for n in _element_lines(body)]
+    except (ValueError, RecursionError):
+        return []
+
+
 def _parse_json(text: str) -> list[Turn]:
+    if _too_deep(text):
+        raise DialogueError(
+            f'the JSON nests deeper than {_MAX_JSON_DEPTH} levels; send a flat list of {{"speaker", "text"}} objects', 1
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DialogueError(f"invalid JSON ({exc.msg}, column {exc.colno})", exc.lineno) from None
+    except RecursionError:
+        raise DialogueError('the JSON nests too deeply; send a flat list of {"speaker", "text"} objects', 1) from None
+    key = None
     if isinstance(data, dict):
         for key in ("turns", "dialogue", "messages", "conversation"):
             if isinstance(data.get(key), list):
                 data = data[key]
-                body = text[text.index("[", text.index(f'"{key}"')) :]
-                offset = text.count("\n", 0, len(text) - len(body))
                 break
         else:
             raise DialogueError('JSON must be a list of {"speaker", "text"} objects (or hold one under \'turns\')', 1)
-    else:
-        body, offset = text, 0
     if not isinstance(data, list):
         raise DialogueError('JSON must be a list of {"speaker", "text"} objects', 1)
-    try:
-        lines = [offset + n for n in _element_lines(body)]
-    except ValueError:
-        lines = []
+    lines = _turn_lines(text, key)
     turns = []
     for index, item in enumerate(data):
         line = lines[index] if index < len(lines) else None

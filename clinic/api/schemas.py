@@ -7,9 +7,9 @@ constrained-decoding schema and the format reward all describe one object.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from inference.schema import SOAPNote, Turn
 
@@ -31,6 +31,20 @@ def _storable(value: Any, where: str = "") -> None:
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _storable(item, f"{where}.{i}")
+
+
+def _json_int(value: Any) -> Any:
+    """An integer as JSON writes one: 3 or 3.0 (JSON Schema's integer), never true, "3" or "yes"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer (a number such as 3), not a string or a boolean")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
 
 
 class Strict(BaseModel):
@@ -205,7 +219,7 @@ class NoteDetailOut(NoteOut):
 
 class SectionUpdateIn(Strict):
     text: StrictStr = Field(max_length=100_000, description="The section's new text.")
-    version: StrictInt = Field(
+    version: JsonInt = Field(
         ge=0, description="The note version you edited; a stale one gets 409 with the current note."
     )
     reason: StrictStr = Field(default="", max_length=2000, description="Required to amend a signed note.")
@@ -218,12 +232,12 @@ class ConflictOut(ErrorOut):
 
 
 class RatingIn(Strict):
-    score: StrictInt = Field(ge=1, le=5, description="1 (unusable) to 5 (sign as is).")
+    score: JsonInt = Field(ge=1, le=5, description="1 (unusable) to 5 (sign as is).")
     comment: StrictStr = Field(default="", max_length=5000)
 
 
 class SignIn(Strict):
-    version: StrictInt = Field(
+    version: JsonInt = Field(
         ge=0, description="The note version you reviewed; if someone else changed the note since, 409."
     )
 

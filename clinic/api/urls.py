@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import URLPattern, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from clinic.api.errors import json_errors, not_found
 from clinic.api.views import api
@@ -16,4 +17,6 @@ def _wrap(pattern: URLPattern) -> URLPattern:
     return pattern
 
 
-urlpatterns = [*(_wrap(p) for p in _patterns), re_path(r"^(?P<path>.*)$", json_errors(not_found))]
+# csrf_exempt: the catch-all changes nothing, and a POST/PUT to an unknown path must get the JSON 404,
+# not Django's HTML CSRF page (ninja's own views are exempt and check CSRF for session auth themselves).
+urlpatterns = [*(_wrap(p) for p in _patterns), re_path(r"^(?P<path>.*)$", csrf_exempt(json_errors(not_found)))]

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
 
 from clinic.notes.models import Note
 
@@ -20,6 +21,13 @@ class IntakeForm(forms.Form):
         help_text="Label each turn (Doctor:, Patient:, Dr., [doctor], D:/P:) or paste JSON.",
     )
     file = forms.FileField(required=False, help_text="Or upload a .txt, .json, .vtt or .srt transcript.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Django refuses NUL characters with "Null characters are not allowed." and then the dialogue
+        # looks empty; the intake service says what is wrong in a clinician's words instead.
+        field = self.fields["dialogue"]
+        field.validators = [v for v in field.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

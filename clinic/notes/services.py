@@ -7,6 +7,7 @@ audit trail. They raise `ServiceError` subclasses whose messages can be shown to
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import uuid
@@ -152,19 +153,41 @@ def _decode(raw: str | bytes, filename: str | None) -> str:
     if size > limit:
         raise IntakeError(f"{name} is {size:,} bytes; the limit is {limit:,} bytes. Split it or trim it and try again.")
     if isinstance(raw, bytes):
-        if b"\x00" in raw:
-            raise IntakeError(f"{name} is a binary file (it contains NUL bytes); upload a .txt, .json, .vtt or .srt")
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise IntakeError(
-                f"{name} is not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8 text and retry"
-            ) from None
+        raw = _decode_bytes(raw, name)
     if "\x00" in raw:
-        raise IntakeError(f"{name} is a binary file (it contains NUL bytes); upload a .txt, .json, .vtt or .srt")
+        if filename:
+            raise IntakeError(f"{name} is a binary file (it contains NUL bytes); upload a .txt, .json, .vtt or .srt")
+        raise IntakeError(
+            f"The text has unreadable characters (a NUL character at position {raw.index(chr(0)) + 1:,}); "
+            "copy the dialogue again from its source, or save it as a .txt file and upload that."
+        )
     if not raw.strip():
         raise IntakeError(f"{name} is empty; paste the conversation or upload a transcript")
     return raw
+
+
+# Byte order marks, longest first (the UTF-32 LE mark starts with the UTF-16 LE one).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+)
+
+
+def _decode_bytes(raw: bytes, name: str) -> str:
+    """UTF-8, or UTF-16/32 when a byte order mark says so (Windows editors save "Unicode" as UTF-16)."""
+    encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), None)
+    if encoding is None and b"\x00" in raw:
+        raise IntakeError(f"{name} is a binary file (it contains NUL bytes); upload a .txt, .json, .vtt or .srt")
+    try:
+        return raw.decode(encoding or "utf-8")
+    except UnicodeDecodeError as exc:
+        raise IntakeError(
+            f"{name} is not {encoding or 'UTF-8'} text (byte {exc.start} cannot be decoded); "
+            "save it as UTF-8 text and retry"
+        ) from None
 
 
 def _source_for(filename: str | None, via: str) -> str:

@@ -96,6 +96,20 @@ def encounter_new(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/encounter_new.html", context, status=status)
 
 
+def intake_too_large(request: HttpRequest, size: int) -> HttpResponse:
+    """The intake form with the size message, for a POST too large to read (see clinic.middleware)."""
+    form = IntakeForm(data={})  # the body was not read: an empty bound form carries just this message
+    form.is_valid()
+    form.errors.clear()
+    form.add_error(
+        None,
+        f"The dialogue is {size:,} bytes; the limit is {settings.DIALOGUE_MAX_BYTES:,} bytes. "
+        "Split it or trim it and try again.",
+    )
+    context = {"form": form, "max_kb": f"{settings.DIALOGUE_MAX_BYTES // 1000:,}"}
+    return render(request, "clinic/encounter_new.html", context, status=413)
+
+
 @require_GET
 @login_required
 def encounter_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -3,6 +3,7 @@ racing an edit, signing a version the signer never saw. Each test failed before 
 
 from __future__ import annotations
 
+import codecs
 from datetime import timedelta
 
 import pytest
@@ -223,3 +224,42 @@ def test_each_web_export_writes_exactly_one_audit_event_naming_its_format(client
     response = client.get(reverse("notes:export", args=[drafted.encounter.pk, fmt]))
     assert response.status_code == 200 and response["Content-Type"].startswith(content_type)
     assert [e.detail["format"] for e in AuditEvent.objects.filter(action="export")] == [fmt]
+
+
+# --- 6. bad input ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_unicode_files_with_a_byte_order_mark_are_decoded_not_called_binary(alice, encoding):
+    text = "Doctor: Any pain, Mrs. Müller?\nPatient: Ja, im Knie.\n"
+    raw = text.encode(encoding)
+    if encoding == "utf-16-be":
+        raw = codecs.BOM_UTF16_BE + raw
+    encounter = services.create_encounter(alice, raw, filename="visit.txt")
+    assert encounter.turns[0] == {"speaker": "doctor", "text": "Any pain, Mrs. Müller?"}
+
+
+def test_nul_in_pasted_text_gets_a_clinician_readable_message(client, alice):
+    client.force_login(alice)
+    response = client.post(reverse("notes:encounter_new"), {"dialogue": "Doctor: hi\x00\nPatient: hello"})
+    page = response.content.decode()
+    assert response.status_code == 400 and "unreadable characters" in page and "empty" not in page
+    assert not Encounter.objects.exists()
+
+
+def test_a_paste_over_the_size_limit_gets_the_form_message(client, alice, settings):
+    settings.DIALOGUE_MAX_BYTES = 1_000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
+    client.force_login(alice)
+    response = client.post(reverse("notes:encounter_new"), {"dialogue": "Doctor: " + "x" * 5_000})
+    page = response.content.decode()
+    assert response.status_code == 413 and "the limit is 1,000 bytes" in page and 'class="intake"' in page
+    assert not Encounter.objects.exists()
+
+
+def test_unlabelled_paste_is_accepted_with_unknown_speakers(client, alice, monkeypatch):
+    monkeypatch.setattr(generate_note_task, "apply_async", lambda **kw: None)
+    client.force_login(alice)
+    response = client.post(reverse("notes:encounter_new"), {"dialogue": "hi , susan , how are you ?\ni'm fine ."})
+    assert response.status_code == 302
+    assert [t["speaker"] for t in Encounter.objects.get().turns] == ["unknown", "unknown"]

@@ -186,3 +186,57 @@ def test_dialogue_to_text_round_trips():
     assert text == "Doctor: How are you?\nPatient: Fine, thanks."
     assert parse_dialogue(text) == turns
     assert dialogue_to_text([{"speaker": "nurse", "text": "hi"}]) == "Nurse: hi"
+
+
+# --- unlabelled transcripts (issue 14) and hostile JSON (issue 17) ------------------------------
+
+
+def test_transcript_without_any_speaker_label_becomes_unknown_speaker_turns():
+    turns = parse_dialogue("hi , susan , how are you ?\ni'm good , thanks . my knee hurts .\n\nokay , since when ?")
+    assert [t.speaker for t in turns] == ["unknown", "unknown", "unknown"]
+    assert [t.text for t in turns] == ["hi , susan , how are you ?", "i'm good , thanks . my knee hurts .",
+                                       "okay , since when ?"]  # fmt: skip
+
+
+def test_a_whole_unlabelled_visit_on_one_line_is_cut_at_sentence_ends():
+    visit = "hi , susan , how are you ? i'm good . my knee has hurt for two weeks . " * 5
+    turns = parse_dialogue(visit.strip())
+    assert len(turns) == 15 and {t.speaker for t in turns} == {"unknown"}
+    assert turns[2].text == "my knee has hurt for two weeks ."
+
+
+def test_a_real_aci_bench_dialogue_with_its_labels_removed_still_parses():
+    import csv
+    import re
+    from pathlib import Path
+
+    row = next(csv.DictReader((Path(__file__).parents[2] / "data/aci-bench/valid.csv").open()))
+    unlabelled = re.sub(r"^\[[a-z_]+\] ", "", row["dialogue"], flags=re.M)
+    turns = parse_dialogue(unlabelled)
+    assert len(turns) == len([line for line in unlabelled.splitlines() if line.strip()]) > 50
+    assert turns[0] == Turn(speaker="unknown", text="hi , brian . how are you ?")
+
+
+def test_a_leading_unlabelled_line_before_labelled_turns_is_still_an_error():
+    with pytest.raises(DialogueError, match="Line 1"):
+        parse_dialogue("hello there\nDoctor: hi")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"turns": ' + "[" * 50 + "]" * 50 + "}",
+        '[{"speaker": "doctor", "text": ' + '{"a": ' * 3000 + "1" + "}" * 3000 + "}]",
+    ],
+)
+def test_deeply_nested_json_is_refused_with_a_message(text):
+    with pytest.raises(DialogueError, match="nest"):
+        parse_dialogue(text)
+
+
+def test_a_json_key_written_with_escapes_is_read():
+    turns = parse_dialogue('{"tu\\u0072ns": [{"speaker": "Doctor", "text": "Hi"}, {"speaker": "Pt", "text": "Ow"}]}')
+    assert [(t.speaker, t.text) for t in turns] == [("doctor", "Hi"), ("patient", "Ow")]
+    with pytest.raises(DialogueError, match="turn 2 needs string fields"):
+        parse_dialogue('{"tu\\u0072ns": [{"speaker": "Doctor", "text": "Hi"}, {"speaker": 3, "text": "x"}]}')

@@ -55,7 +55,7 @@ def test_create_from_webvtt_file(as_alice):
 
 
 def test_unparseable_transcript_is_422_naming_the_line_and_stores_nothing(as_alice):
-    response = as_alice.post("/api/v1/encounters", {"transcript": "just some words\nwith no speakers"})
+    response = as_alice.post("/api/v1/encounters", {"transcript": "just some words\nDoctor: then a label"})
     error = assert_error(response, 422, "invalid_dialogue")
     assert error["fields"][0]["field"] == "transcript"
     assert not Encounter.objects.exists() and not GenerationJob.objects.exists()
@@ -99,10 +99,8 @@ def test_idempotency_keys_are_per_user(as_alice, as_bob):
 
 def test_failed_create_does_not_burn_the_key(as_alice):
     key = "k-retry"
-    assert (
-        as_alice.post("/api/v1/encounters", {"transcript": "nonsense"}, headers={"Idempotency-Key": key}).status_code
-        == 422
-    )
+    bad = {"transcript": "nonsense\nDoctor: hi"}  # a first line with no label, then labels
+    assert as_alice.post("/api/v1/encounters", bad, headers={"Idempotency-Key": key}).status_code == 422
     assert not IdempotencyRecord.objects.exists()
     fixed = as_alice.post("/api/v1/encounters", {"transcript": DIALOGUE}, headers={"Idempotency-Key": key})
     assert fixed.status_code == 202

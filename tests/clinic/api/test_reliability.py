@@ -76,7 +76,8 @@ def test_sign_needs_the_reviewed_version(as_alice, alice_note):
     [
         ("/rating", {"score": True}),
         ("/rating", {"score": "3"}),
-        ("/rating", {"score": 3.0}),
+        ("/rating", {"score": 3.5}),
+        ("/rating", {"score": "yes"}),
         ("/sections/S", {"text": "x", "version": "1"}),
         ("/sections/S", {"text": "x", "version": True}),
         ("/sign", {"version": "1"}),
@@ -124,3 +125,34 @@ def test_each_api_export_writes_exactly_one_audit_event_naming_its_format(as_ali
     if fmt == "fhir":
         assert response["Content-Type"].startswith("application/fhir+json")
         assert response.json()["resourceType"] == "DocumentReference"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "transcript",
+    [
+        "[" * 5000 + "]" * 5000,
+        '{"tu\\u0072ns": [{"speaker": "Doctor", "text": "Hi"}, {"speaker": 3, "text": "x"}]}',
+    ],
+)
+def test_hostile_json_transcripts_are_a_clear_4xx_not_500(as_alice, transcript):
+    response = as_alice.post("/api/v1/encounters", {"transcript": transcript, "filename": "t.json"})
+    assert 400 <= response.status_code < 500 and response.json()["error"]["message"]
+    assert not Encounter.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_deeply_nested_request_body_is_a_clear_4xx_not_500(as_alice):
+    response = as_alice.post("/api/v1/encounters", '{"turns": ' + "[" * 5000 + "]" * 5000 + "}")
+    assert 400 <= response.status_code < 500 and response.json()["error"]["message"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+def test_writes_to_unknown_api_paths_get_the_json_404_not_a_csrf_page(alice, method):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = getattr(client, method)("/api/v1/no-such-thing", data="{}", content_type="application/json")
+    assert_error(response, 404, "not_found")
