@@ -97,9 +97,7 @@ def _cardinal(words: list[str], i: int) -> tuple[float | None, int]:
     }
     while j < len(words):
         word = words[j]
-        kind = (
-            "tens" if word in _TENS else "teens" if word in _TEENS else "ones" if word in _ONES else word
-        )
+        kind = "tens" if word in _TENS else "teens" if word in _TEENS else "ones" if word in _ONES else word
         if kind not in follows or last not in follows[kind]:
             break
         if kind == "and" and not (j + 1 < len(words) and words[j + 1] in _SMALL):
@@ -225,6 +223,7 @@ _SPACES = re.compile(r"[^\S\n]+")
 def _blank(text: str) -> str:
     for pattern in _NOT_VALUES:
         text = pattern.sub(" ", text)
+
     # "7/10" pain, "2/6" murmur, "5/5" strength: the denominator is the scale, not a stated value.
     def numerator(match: re.Match[str]) -> str:
         if float(match.group(1)) > float(match.group(2)):
