@@ -51,9 +51,10 @@ def main() -> None:
 
     import torch
 
+    from training.api import run
     from training.config import build_config
     from training.grpo.data import prompt_text
-    from training.grpo.loop import LocalExecutor, train
+    from training.grpo.loop import LocalExecutor
 
     examples = [{**EXAMPLE, "key": f"bench-{i}"} for i in range(args.prompts)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +72,7 @@ def main() -> None:
 
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        result = train(cfg, examples, executor_factory=factory)
+        result = run(cfg, examples=examples, executor_factory=factory)
         ex = holder["ex"]
         # Baseline: raw sampling of the same prompts with the same model object and settings.
         model, tok = ex.learner.model, ex.tokenizer

@@ -180,9 +180,9 @@ def _tf32() -> None:
 
 
 def stage_sft(a: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from training.api import run
     from training.config import build_config
     from training.grpo.data import load_examples
-    from training.grpo.loop import train
 
     _tf32()
     prep = _read(work / "stage-prepare.json") or {}
@@ -193,7 +193,7 @@ def stage_sft(a: argparse.Namespace, work: Path) -> dict[str, Any]:
         "micro_batch_tokens": 8192,  # shares the GPU with two evaluation rows
     })  # fmt: skip
     t0 = time.perf_counter()
-    result = train(cfg, load_examples(work / "train.jsonl"))
+    result = run(cfg, examples=load_examples(work / "train.jsonl"))
     sft = [m for m in result.metrics if m["phase"] == "sft"]
     return {
         "checkpoint": result.last_checkpoint,
@@ -246,9 +246,10 @@ class _FallbackRollout:
 def stage_ours(a: argparse.Namespace, work: Path, budget_s: float) -> dict[str, Any]:
     import torch
 
+    from training.api import Hooks, run
     from training.config import build_config
     from training.grpo.data import load_examples
-    from training.grpo.loop import Hooks, LocalExecutor, train
+    from training.grpo.loop import LocalExecutor
 
     _tf32()
     with contextlib.suppress(AttributeError):  # one rollout shape, but never fall back to eager silently
@@ -287,7 +288,7 @@ def stage_ours(a: argparse.Namespace, work: Path, budget_s: float) -> dict[str, 
     hooks = Hooks(on_step=on_step, should_stop=lambda: time.perf_counter() - began > budget_s)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    result = train(cfg, load_examples(work / "train.jsonl"), hooks=hooks, executor_factory=factory)
+    result = run(cfg, hooks, examples=load_examples(work / "train.jsonl"), executor_factory=factory)
     steps = [m for m in result.metrics if m["phase"] == "grpo"]
     n = a.compare_steps
     first = steps[:n]

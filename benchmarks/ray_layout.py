@@ -67,13 +67,12 @@ def _config(
 
 
 def run_once(mode: str, learners: int, model: str, args: argparse.Namespace, examples: list[dict]) -> dict:
-    from training.grpo.loop import train
-    from training.orchestration.ray_mode import train_on_ray
+    from training.api import run
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = _config(args, model, tmp, mode=mode, learners=learners)
         t0 = time.perf_counter()
-        result = (train_on_ray if mode == "ray" else train)(cfg, examples)
+        result = run(cfg, examples=examples)
         wall = time.perf_counter() - t0
     updates = [m for m in result.metrics if not m.get("skipped_update")]
     on_gpu = args.device == "cuda"

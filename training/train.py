@@ -18,7 +18,6 @@ import sys
 from typing import Any
 
 from training.config import PRESETS, ConfigError, TrainConfig, build_config, parse_overrides
-from training.grpo.data import DataError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from training.grpo.loop import Hooks, train
+    from training.api import DataError, Hooks, run
 
     def emit(obj: dict[str, Any]) -> None:
         print(json.dumps(obj, default=str), flush=True)
@@ -66,15 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         on_log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     try:
-        if cfg.mode == "ray":
-            from training.orchestration.ray_mode import train_on_ray
-
-            result = train_on_ray(cfg, hooks=hooks)
-        else:
-            result = train(cfg, hooks=hooks)
+        result = run(cfg, hooks)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:  # training.grpo.learner.NonFiniteError: the run diverged
+        print(f"error: training stopped: {exc}", file=sys.stderr)
+        return 1
     emit({"event": "done", "state": result.state, "step": result.step, "last_checkpoint": result.last_checkpoint})
     return 0
 

@@ -143,9 +143,8 @@ class _Sync:
 )
 def run_training(self: Any, run_id: int) -> str:
     """Run or resume TrainingRun `run_id`; returns its final state."""
-    from training.config import ConfigError
-    from training.grpo.data import DataError
-    from training.grpo.loop import Hooks, train
+    from training import api
+    from training.api import ConfigError, DataError, Hooks
 
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
@@ -175,7 +174,7 @@ def run_training(self: Any, run_id: int) -> str:
         run.heartbeat_at = timezone.now()
         run.resolved_config = cfg.to_dict()
         run.output_dir = cfg.output_dir
-        run.total_steps = cfg.steps if cfg.kind == "sft" else cfg.steps + cfg.sft_steps
+        run.total_steps = api.total_steps(cfg)
         run.save(update_fields=["state", "started_at", "heartbeat_at", "resolved_config", "output_dir", "total_steps"])
 
     sync = _Sync(run)
@@ -184,12 +183,8 @@ def run_training(self: Any, run_id: int) -> str:
     heartbeat = Heartbeat(TrainingRun, run.pk, HEARTBEAT_SECONDS)
     heartbeat.start()
     try:
-        if cfg.mode == "ray":  # the driver runs here; rollout/judge/learner actors run on the Ray cluster
-            from training.orchestration.ray_mode import train_on_ray
-
-            result = train_on_ray(cfg, examples, hooks=hooks)
-        else:
-            result = train(cfg, examples, hooks=hooks)
+        # mode=ray: the driver runs here; rollout/judge/learner actors run on the Ray cluster
+        result = api.run(cfg, hooks, examples=examples)
     except Exception as exc:  # the run must end in a visible state whatever broke
         logger.exception("training run %s failed", run_id)
         TrainingRun.objects.filter(pk=run_id).update(

@@ -29,7 +29,7 @@ def _run(dataset, **kw) -> TrainingRun:
     return run
 
 
-def _fake_train(cfg, examples, *, hooks):
+def _fake_train(cfg, examples, *, hooks, **_):
     """Stands in for the model at the seam: two steps, a checkpoint each, honouring should_stop."""
     assert {e["key"].split(":", 1)[1] for e in examples} == {"cough-1", "bp-1", "rash-1"}
     result = loop.RunResult("succeeded", 0, None, cfg.output_dir)
@@ -59,10 +59,28 @@ def test_task_syncs_steps_and_registers_each_checkpoint_as_candidate(dataset, mo
     assert TrainingStep.objects.filter(run=run).count() == 2
 
 
-def test_cancel_flag_stops_the_run_cleanly(dataset, monkeypatch):
-    monkeypatch.setattr(loop, "train", _fake_train)
-    run = _run(dataset, cancel_requested=True)
+@pytest.mark.slow
+def test_cancel_flag_stops_the_real_loop_and_saves_a_checkpoint(dataset, default_model_dir, monkeypatch, settings,
+                                                                 tmp_path):  # fmt: skip
+    """The real loop (real default model, tiny-cpu): an admin's cancel after step 1 of 3 stops the run
+    before step 2, and the step that ran is saved (no scheduled save before step 3) and registered."""
+    settings.VAR_DIR = tmp_path
+    on_step = task_module._Sync.on_step
+
+    def cancel_after_first_step(self, step, metrics):
+        on_step(self, step, metrics)
+        TrainingRun.objects.filter(pk=self.run_id).update(cancel_requested=True)
+
+    monkeypatch.setattr(task_module._Sync, "on_step", cancel_after_first_step)
+    run = _run(dataset, config={"steps": 3, "prompts_per_step": 1, "max_new_tokens": 4, "beta": 0,
+                                "save_every": 3})  # fmt: skip
     assert task_module.run_training(run.pk) == "cancelled"
+    run.refresh_from_db()
+    assert (run.state, run.current_step, run.total_steps) == ("cancelled", 1, 3)
+    assert list(TrainingStep.objects.filter(run=run).values_list("step", flat=True)) == [1]
+    assert Path(run.last_checkpoint).name == "step-1" and (Path(run.last_checkpoint) / "trainer_state.json").exists()
+    assert ModelVersion.objects.get(training_run=run).step == 1
+    assert "cancel requested: stopping before step 2" in run.log
 
 
 def test_invalid_config_fails_the_run_with_the_reason(dataset):
