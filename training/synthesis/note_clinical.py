@@ -19,13 +19,18 @@ note exactly when it is in `case.facts`, and `case.facts` holds only what the di
 
 from __future__ import annotations
 
+import re
+
 from .render_offline import _cap, _join, _lower
 from .sampler import Case, Fact
 
 CONTINUE = "continue current medications for "  # the plan line of a chronic problem the visit reviewed
 # keyword -> system, first match wins (checked against the lower-cased fact text)
 _SYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Constitutional", ("fever", "chill", "weight", "fatigue", "tired", "night sweat", "appetite", "malaise")),
+    (
+        "Constitutional",
+        ("fever", "chill", "shiver", "rigor", "weight", "fatigue", "tired", "night sweat", "appetite", "malaise"),
+    ),
     ("Eyes", ("eye", "vision", "visual", "conjunctiv", "pupil", "retina", "fundus")),
     ("Ears, Nose, Mouth, and Throat", ("ear", "hearing", "throat", "nose", "nasal", "sinus", "tonsil", "mouth")),
     ("Cardiovascular", ("chest pain", "palpitation", "heart", "murmur", "edema", "swelling of", "pulse", "carotid")),
@@ -48,10 +53,14 @@ _SYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+_SYSTEM_PATTERNS = [(name, re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + ")")) for name, words in _SYSTEMS]
+
+
 def system_of(text: str) -> str:
+    """The organ system a symptom or finding belongs to (by keyword at a word start), else General."""
     low = text.lower()
-    for name, words in _SYSTEMS:
-        if any(word in low for word in words):
+    for name, pattern in _SYSTEM_PATTERNS:
+        if pattern.search(low):
             return name
     return "General"
 
@@ -115,7 +124,12 @@ class _Note:
         negatives = self.texts("negative")
         if negatives:
             hpi.append(f"{_cap(he)} denies {_join(negatives)}.")
+        for i, detail in enumerate(self.texts("hpi")):
+            hpi.append(f"{('The patient reports', f'{_cap(he)} notes', f'{_cap(he)} states')[i % 3]} {detail}.")
         lines.append(" ".join(hpi))
+        reviewed = [f.text[len(CONTINUE) :] for f in case.of("plan", section="P") if f.text.startswith(CONTINUE)]
+        if reviewed:
+            lines.append(" ".join(f"Regarding {his} {problem}, {he} reports doing well." for problem in reviewed))
         background: list[str] = []
         meds = [f.text for f in case.of("medication", section="S")]
         if meds:
@@ -186,12 +200,12 @@ class _Note:
         chief = case.one("chief_complaint")
         if chief:
             evidence.append(_lower(chief.text))
-        evidence += self.texts("symptom")[:2]
+        evidence += self.texts("symptom")[:1]
         reasoning = f"The patient's {_join(evidence)}" if evidence else "The presentation"
         duration = case.one("duration")
         if duration:
             reasoning += f" over the past {duration.text}"
-        findings = self.texts("exam")[:2] + [_lower(f.text) for f in (case.of("lab") + case.of("imaging"))[:1]]
+        findings = self.texts("exam")[:1] + [_lower(f.text) for f in (case.of("lab") + case.of("imaging"))[:1]]
         if findings:
             reasoning += f", together with {_join(findings)},"
         reasoning += f" are consistent with {_lower(diagnosis.text)}."

@@ -29,7 +29,7 @@ import dataclasses
 import random
 import re
 
-from .note_clinical import CONTINUE
+from .note_clinical import CONTINUE, system_of
 from .numbers import int_words
 from .render_offline import _first_person, _join, _lower, missing_facts, social_topic
 from .sampler import Case, Fact
@@ -65,11 +65,90 @@ def _normal_vitals(vitals: list[Fact]) -> bool:
     return True
 
 
+# Details of the present illness that fit most complaints: (clinical wording for the note, lay wordings).
+HPI_DETAILS: tuple[tuple[str, ...], ...] = (
+    ("symptoms are worse at the end of the day", "worse at the end of the day", "by the end of the day it's worse"),
+    ("the symptoms have been gradually worsening", "it keeps getting worse", "it's been getting worse"),
+    ("over-the-counter remedies have not helped", "over-the-counter stuff but nothing helped"),
+    ("no similar episodes in the past", "never had anything like this before", "first time this has happened"),
+    ("the symptoms interfere with daily activities", "gets in the way of everything i do"),
+    ("coming in at the urging of family", "my family kept telling me to come in"),
+    ("rest helps somewhat", "resting helps a little", "rest helps a bit"),
+    ("missing work because of the symptoms", "i had to miss some work because of it"),
+)
+# Normal findings a doctor also dictates, by system: (clinical wording, lay wording).
+NORMAL_EXAM: dict[str, tuple[tuple[str, str], ...]] = {
+    "Respiratory": (("lungs clear to auscultation bilaterally", "your lungs sound nice and clear"),),
+    "Cardiovascular": (
+        ("regular rate and rhythm without murmurs", "your heart sounds good"),
+        ("no lower extremity edema", "no swelling in your legs"),
+    ),
+    "Gastrointestinal": (("abdomen soft and non-tender", "your belly is nice and soft"),),
+    "Ears, Nose, Mouth, and Throat": (
+        ("neck supple without lymphadenopathy", "no swollen glands in your neck"),
+        ("oropharynx clear without erythema", "the back of your throat looks fine"),
+    ),
+    "Neurological": (("cranial nerves grossly intact", "your nerves in your face all look good"),),
+    "Musculoskeletal": (("full range of motion of all extremities", "you can move everything fine"),),
+    "Skin": (("skin warm and dry without rashes", "your skin looks good"),),
+}
+# What a doctor adds about a plan item, stated in the visit and so written in the note's plan:
+# plan kind -> (clinical wording, the words the doctor says, a sentence that carries them, the fact's kind).
+PLAN_DETAILS: dict[str, tuple[str, str, str, str]] = {
+    "medication": (
+        "we discussed the possible side effects of the medication",
+        "the possible side effects",
+        "and we went over the possible side effects, so if you notice anything, just give me a call, okay?",
+        "education",
+    ),
+    "test": (
+        "we will call the patient with the results",
+        "call you with the results",
+        "and once those come back, someone from the office will call you with the results.",
+        "test",
+    ),
+    "referral": (
+        "the specialist's office will contact the patient to schedule",
+        "their office will reach out to you",
+        "their office will reach out to you to get that scheduled, but if you do n't hear from them, let us know.",
+        "referral",
+    ),
+}
+PLAN_DETAIL_TEXTS = {clinical: said for clinical, _, said, _ in PLAN_DETAILS.values()}
+HPI_QUESTIONS = {
+    "symptoms are worse at the end of the day": "and is it worse at any particular time of day?",
+    "the symptoms have been gradually worsening": "and is it staying the same, or getting better or worse?",
+    "over-the-counter remedies have not helped": "have you tried anything for it so far?",
+    "no similar episodes in the past": "and has anything like this ever happened to you before?",
+    "the symptoms interfere with daily activities": "how much is this affecting your day to day?",
+    "coming in at the urging of family": "and what made you decide to come in now?",
+    "rest helps somewhat": "does anything make it better?",
+    "missing work because of the symptoms": "and has this been affecting work at all?",
+}
+
+
+def _related(text: str, facts: list[Fact]) -> bool:
+    words = {w for f in facts for w in re.findall(r"[a-z]{4,}", f.text.lower())}
+    return bool(words & set(re.findall(r"[a-z]{4,}", text.lower())))
+
+
+def _normal_findings(case: Case, rng: random.Random) -> list[Fact]:
+    involved = case.of("exam", "chief_complaint", "symptom", "diagnosis", "negative", "imaging")
+    busy = {system_of(f.text) for f in involved}
+    options = [pair for system, pairs in NORMAL_EXAM.items() if system not in busy for pair in pairs]
+    options = [(c, lay) for c, lay in options if not _related(c, involved)]
+    chosen = rng.sample(options, min(len(options), rng.choice((0, 1, 2, 2, 3, 4))))
+    return [Fact("O", "exam", clinical, (clinical, lay)) for clinical, lay in chosen]
+
+
 def realize(case: Case, rng: random.Random) -> Case:
     """The case as this visit says it: only the stated facts, and a clinician-style note.
 
     Vital signs: none in about 60 % of visits, a few or all read out in about 30 %, "vitals look
-    good" in the rest when they are normal (ACI-Bench train: 27 of 67 notes mention vital signs).
+    good" in the rest when they are normal (ACI-Bench train: 25 of 67 notes state vital signs).
+    Visits also say things the tidy ones never did, each one a fact the note then carries: details
+    of the present illness, normal exam findings of uninvolved systems, what the doctor adds about
+    a prescription, test or referral, and chronic problems reviewed ("continue current medications").
     """
     vitals = case.of("vital")
     draw = rng.random()
@@ -99,13 +178,26 @@ def realize(case: Case, rng: random.Random) -> Case:
         ):
             continue
         facts.append(fact)
+        detail = PLAN_DETAILS.get(fact.kind) if fact.section == "P" else None
+        admitted = any(w in fact.text.lower() for w in ("admit", "admission", "emergency", "urgent", "same-day"))
+        if detail and not admitted and rng.random() < 0.6 and not any(f.text == detail[0] for f in facts):
+            facts.append(Fact("P", detail[3], detail[0], detail[:2]))
+    # details of the present illness, none that touches a denied symptom or an onset it would contradict
+    details = [d for d in HPI_DETAILS if not _related(d[0], case.of("negative"))]
+    if case.age < 18 or "retired" in case.occupation:
+        details = [d for d in details if "work" not in d[0]]
+    at = max((i for i, f in enumerate(facts) if f.section == "S"), default=0) + 1
+    for detail in rng.sample(details, min(len(details), rng.choice((0, 1, 2, 2, 3)))):
+        facts.insert(at, Fact("S", "hpi", detail[0], detail))
     # chronic problems the visit also reviews get their own problem in the plan ("continue current medications")
     for fact in case.of("history"):
         if rng.random() < 0.5:
             text = f"{CONTINUE}{_lower(fact.text)}"
             facts.append(Fact("P", "plan", text, (text, "continue your current medications")))
-    # vital signs sit with the objective facts, before the exam
+    # vital signs sit with the objective facts, before the exam; normal findings after it
     first_o = next((i for i, f in enumerate(facts) if f.section == "O"), len(facts))
+    last_exam = max((i for i, f in enumerate(facts) if f.kind == "exam"), default=first_o - 1) + 1
+    facts[last_exam:last_exam] = _normal_findings(case, rng)
     facts[first_o:first_o] = said_vitals
     if not any(f.section == "O" for f in facts):  # a condition without exam findings: read the vitals
         facts[first_o:first_o] = vitals
@@ -263,7 +355,35 @@ ASIDES = (
     ("is it warm in here, or is it just me?", "it's a little warm, yeah."),
     ("sorry, my phone keeps buzzing, let me just turn that off.", "no worries."),
 )
+REACTIONS = (
+    "okay, that's good to hear.",
+    "alright, well, that's really helpful to know.",
+    "okay. i'm sorry you've been dealing with all of that, that sounds really frustrating.",
+    "mm-hmm, okay. that makes sense.",
+    "okay, i hear you. a lot of my patients tell me the same thing, so you're definitely not alone there.",
+    "got it. okay, and i appreciate you being so detailed, that really helps me.",
+    "alright. well, let's see what we can do to get you feeling better.",
+    "okay, that's fair. life gets busy, i totally understand.",
+)
+STORIES = (
+    "i first noticed it one morning when i was getting ready for work, and i just kind of ignored it.",
+    "it really hit me when i was at the grocery store, of all places, just standing in line at the checkout.",
+    "i was at my niece's birthday party, and i remember thinking, okay, something's not right here.",
+    "i was driving home from work, and by the time i got home i just wanted to lie down.",
+    "i was helping a friend move some furniture that weekend, so at first i figured it was just from that.",
+    "we were on vacation when it started, so i did n't want to ruin the trip by making a big deal about it.",
+    "i was up early for a work thing, and i noticed it then, and it just has n't really let up since.",
+    "honestly, i was sitting on the couch watching tv, not doing anything at all, and there it was.",
+)
 RAMBLES = (
+    "i do n't know, maybe it's nothing, but i figured better safe than sorry.",
+    "my kids are always on me about going to the doctor, so here i am.",
+    "and work has been crazy, we're short staffed, so everybody's picking up extra shifts.",
+    "i've been trying to cook at home more, you know, less takeout, but it's hard with my schedule.",
+    "i actually almost canceled today because of the traffic, but i'm glad i did n't.",
+    "it's just one of those things where you keep thinking it'll go away on its own.",
+    "and my neighbor had something similar, so of course that got me thinking.",
+    "i've got a wedding coming up next month, so i'd really like to get this sorted out before then.",
     "and, you know, with work being what it is, i just have n't had a lot of time to take care of myself.",
     "my schedule has been all over the place lately, so that probably does n't help either.",
     "i've been trying to get out and walk a little more, like around the block after dinner, when the weather's nice.",
@@ -276,6 +396,14 @@ RAMBLES = (
     "i was going to write it all down before i came in, and of course i forgot the list at home.",
 )
 EXPLANATIONS = (
+    "everybody's a little different, but most people start to feel better once we get the treatment going, and "
+    "if you're not improving the way we'd like, i want to hear from you.",
+    "i'm going to give you a printout of everything we talked about today, because i know it's hard to remember "
+    "it all once you leave the office.",
+    "and please do n't hesitate to send me a message through the portal if anything comes up before then, that's "
+    "what it's there for.",
+    "the good news is you came in early, and we have a lot of options, so we're going to start with the simplest "
+    "ones and go from there.",
     "so, you know, this is something that we see fairly often, and the good news is that there's a lot we can do "
     "for it. the most important thing is that we follow the plan we talk about today, and that you let me know if "
     "anything changes or if you're not getting better the way we expect.",
@@ -286,23 +414,23 @@ EXPLANATIONS = (
     "so, what we'll do is take this one step at a time. we'll start with the things that are easiest for you to do "
     "at home, and then we'll see how you respond and adjust from there.",
 )
+# What a doctor says around a plan item that a note would not carry (no claim about the plan itself).
 ELABORATIONS = {
     "medication": (
         "it can take a little while to kick in, so give it some time before you decide whether it's working or not.",
-        "i'll send that to the pharmacy you have on file, so it should be ready for you later today.",
+        "i know nobody likes adding another pill, but i really think this is going to help.",
     ),
     "test": (
-        "that'll just give us a better picture of what's going on, and once i have the results i'll give you a call "
-        "and we can talk about them.",
+        "that'll just give us a better picture of what's going on.",
         "it's nothing to be nervous about, it's pretty quick, and it'll really help us figure out the next step.",
     ),
     "referral": (
         "they're really good over there, and they'll be able to take a closer look at this for you.",
-        "their office should reach out to you to schedule, but if you do n't hear from them in a week, let us know.",
+        "i've sent a lot of my patients to them and people are always happy with them.",
     ),
     "other": (
-        "and in the meantime, if anything gets worse, do n't wait, just call the office.",
         "i know that's easier said than done, but it really does make a difference.",
+        "and, you know, just be kind to yourself while you're dealing with all of this.",
     ),
 }
 BACKCHANNELS = ("mm-hmm.", "okay.", "yeah.", "right.", "uh-huh.", "mm-hmm, okay.", "sure.", "got it.")
@@ -416,7 +544,7 @@ class _RealVisit:
         self.child = case.speaker == "parent"
         self.first, self.last = case.patient_name.split()[0].lower(), case.patient_name.split()[-1].lower()
         self.he = "she" if case.sex == "F" else "he"
-        self.talk = rng.uniform(0.15, 1.0)  # how chatty this visit is: the spread of real visit lengths
+        self.talk = rng.uniform(0.2, 2.0)  # how chatty this visit is: the spread of real visit lengths
 
     # helpers ------------------------------------------------------------------------------------
     def pick(self, *options: str) -> str:
@@ -425,7 +553,7 @@ class _RealVisit:
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
 
-    def um(self, p: float = 0.45) -> str:
+    def um(self, p: float = 0.35) -> str:
         return self.pick("um, ", "uh, ", "so, ", "well, ", "you know, ", "uh, so ") if self.chance(p) else ""
 
     def doc(self, text: str) -> None:
@@ -435,7 +563,7 @@ class _RealVisit:
         self.turns.append({"speaker": self.pt, "text": text.strip()})
 
     def nod(self, p: float = 0.5) -> None:
-        if self.chance(p):
+        if self.chance(0.6 * p) and self.turns and self.turns[-1]["speaker"] == "doctor":
             self.pat(self.pick(*BACKCHANNELS))
 
     def form(self, fact: Fact, lay: bool = True) -> str:
@@ -469,7 +597,17 @@ class _RealVisit:
         return self.rng.random() < p * self.talk
 
     def ramble(self) -> str:
-        return " " + self.pick(*RAMBLES) if self.chatty() else ""
+        """Nothing, or a remark or two of the patient's that a note would leave out (chattier visits say more)."""
+        said = [self.pick(*RAMBLES) for _ in range(2) if self.chatty(0.7)]
+        return "".join(" " + line for line in dict.fromkeys(said))
+
+    def react(self, p: float = 0.5) -> None:
+        """The doctor's remark on what the patient said (chattier visits remark more)."""
+        if self.chatty(p) and self.turns and self.turns[-1]["speaker"] != "doctor":
+            self.doc(self.pick(*REACTIONS))
+
+    def story(self) -> str:
+        return " " + self.pick(*STORIES) if self.chatty(0.9) else ""
 
     def aside(self) -> None:
         doctor, patient = self.rng.choice(ASIDES)
@@ -524,7 +662,7 @@ class _RealVisit:
                 )
             )
             self.pat(self.pick("i'm doing okay, how are you?", "hi, i'm okay.", "oh, hanging in there."))
-        for _ in range(self.rng.choice((0, 1, 1, 2, 2, 3)) if self.talk > 0.4 else self.rng.choice((0, 1))):
+        for _ in range(self.rng.choice((0, 1, 1, 1, 2)) if self.talk > 0.4 else self.rng.choice((0, 1))):
             self.small_talk()
         if self.child:
             relation = "daughter" if self.case.sex == "F" else "son"
@@ -568,14 +706,31 @@ class _RealVisit:
                 f"yeah, so, {lay}. and {story}.",
             )
         )
-        self.turns[-1]["text"] += self.ramble() + self.ramble()
+        self.turns[-1]["text"] += self.story() + self.ramble()
+        self.react(0.7)
         if lay != _lower(chief.text) and self.chance(0.6):
             self.doc(self.pick(f"okay. so {_lower(chief.text)}.", f"okay, so what we'd call {_lower(chief.text)}."))
             self.nod(0.6)
         self.onset_duration()
         self.severity()
         self.associated()
+        self.details()
         self.recap()
+
+    def details(self) -> None:
+        for fact in self.case.of("hpi"):
+            self.doc(HPI_QUESTIONS.get(fact.text, "anything else about it i should know?"))
+            lay = self.form(fact)
+            self.pat(
+                self.pick(
+                    f"{self.um()}yeah, {lay}.",
+                    f"{self.um()}i'd say {lay}, honestly.",
+                    f"oh, {lay}, for sure.",
+                    f"{self.um(0.9)}{lay}, i think.",
+                )
+                + self.ramble()
+            )
+            self.react(0.4)
 
     def recap(self) -> None:
         """The doctor sums up what was said so far, in the patient's words, and checks it."""
@@ -619,12 +774,13 @@ class _RealVisit:
                 )
         if onset is not None:
             how = self.rng.choice(onset.surface_forms[2:])
-            self.doc(
-                self.pick(
-                    "and did it come on all of a sudden, or did it kind of build up?",
-                    "did it come on suddenly or gradually?",
+            if duration is None or self.chance(0.5):  # else the patient says it in the same breath
+                self.doc(
+                    self.pick(
+                        "and did it come on all of a sudden, or did it kind of build up?",
+                        "did it come on suddenly or gradually?",
+                    )
                 )
-            )
             self.pat(
                 self.pick(f"{self.um()}it kind of came on {how}.", f"it started {how}, i think.", f"oh, {how}, really.")
             )
@@ -680,7 +836,7 @@ class _RealVisit:
         negs = self.case.of("negative")
         if not negs:
             return
-        if len(negs) > 1 and self.chance(0.5):
+        if len(negs) > 1 and self.chance(0.7):
             self.doc(
                 self.pick(
                     f"any {_join([self.form(n) for n in negs])}?",
@@ -714,7 +870,14 @@ class _RealVisit:
                 )
             )
             self.turns[-1]["text"] += self.ramble()
-            self.nod(0.3)
+            if self.chatty(0.5):
+                self.doc(
+                    self.pick(
+                        f"okay, good. you know, keeping on top of your {lay} is really important, especially with "
+                        "everything else going on, so i'm glad that's been going well.",
+                        f"alright, that's great. i know managing {lay} can be a lot of work, so good for you.",
+                    )
+                )
         if not items:
             self.doc(
                 self.pick("and any other medical problems i should know about?", "and otherwise you're pretty healthy?")
@@ -749,21 +912,34 @@ class _RealVisit:
         self.pat(f"{self.um()}{form}." if form != "none" else self.pick("none.", "no, none."))
 
     def social(self) -> None:
-        for fact in self.case.of("social"):
-            questions = {
-                "smoking": ("do you smoke at all?", "any smoking?"),
-                "alcohol": ("and how much alcohol do you drink?", "do you drink at all?"),
-                "work": ("and what do you do for work?", "are you still working?"),
-                "home": ("and who's at home with you?", "who do you live with?"),
-                "other": (
-                    "anything else going on lately that i should know about?",
-                    "anything in your day to day that might be related?",
-                ),
-            }
-            self.doc(self.pick(*questions[social_topic(fact.text)]))
+        facts = self.case.of("social")
+        questions = {
+            "smoking": ("do you smoke at all?", "any smoking?"),
+            "alcohol": ("and how much alcohol do you drink?", "do you drink at all?"),
+            "work": ("and what do you do for work?", "are you still working?"),
+            "home": ("and who's at home with you?", "who do you live with?"),
+            "other": (
+                "anything else going on lately that i should know about?",
+                "anything in your day to day that might be related?",
+            ),
+        }
+        together = len(facts) > 1 and self.chance(0.6)
+        if together:  # one question, the patient answers it all in one go
+            self.doc(
+                self.pick(
+                    "and tell me a little bit about yourself, you know, work, home, do you smoke or drink, that "
+                    "kind of thing.",
+                    "so, socially, what's going on? what do you do for work, any smoking, any alcohol?",
+                )
+            )
+        for fact in facts:
+            if not together:
+                self.doc(self.pick(*questions[social_topic(fact.text)]))
             spoken = self.rng.choice(fact.surface_forms[1:]) if len(fact.surface_forms) > 1 else fact.text
             self.pat(f"{self.um()}{_lower(_first_person(spoken))}.")
-            self.nod(0.2)
+            if not together:
+                self.nod(0.2)
+        self.react(0.3)
 
     def family(self) -> None:
         facts = self.case.of("family")
@@ -781,6 +957,14 @@ class _RealVisit:
                 "alright, why do n't you hop up on the table for me and i'll take a look.",
             )
         )
+        if self.chatty(0.5):
+            self.doc(
+                self.pick(
+                    "so i'm going to be calling out some of my exam findings, and i'll let you know what that all "
+                    "means when i'm done, okay?",
+                    "i'm just going to say out loud what i'm finding as i go, so do n't let that worry you, okay?",
+                )
+            )
         self.nod(0.5)
         if vitals:
             self.vital_signs(vitals)
@@ -917,8 +1101,8 @@ class _RealVisit:
             )
         )
         self.doc(self.pick(*EXPLANATIONS))
-        for explanation in self.rng.sample(EXPLANATIONS, 3):
-            if not self.chatty(0.8):
+        for explanation in self.rng.sample(EXPLANATIONS, 4):
+            if not self.chatty(0.75):
                 break
             self.pat(self.pick("okay. i appreciate that.", "okay, that makes me feel a little better.", "alright."))
             self.doc(explanation)
@@ -929,6 +1113,10 @@ class _RealVisit:
 
     def plan_item(self, fact: Fact) -> None:
         text = _lower(fact.text)
+        if fact.text in PLAN_DETAIL_TEXTS:
+            self.doc(PLAN_DETAIL_TEXTS[fact.text])
+            self.nod(0.5)
+            return
         if fact.kind == "plan" and text.startswith(CONTINUE):
             problem = next((h for h in self.case.of("history") if text.endswith(_lower(h.text))), None)
             lay = self.form(problem) if problem else text[len(CONTINUE) :]
@@ -949,7 +1137,6 @@ class _RealVisit:
                     f"i'm going to send in a prescription: {text}.",
                 )
             )
-            self.doc("we talked about how to take it, and if you have any side effects, just give me a call, okay?")
             self.nod(0.6)
         elif fact.kind == "test":
             self.doc(self.pick(f"i also want to order {text}.", f"and we'll go ahead and get {text}, just to be sure."))
@@ -961,11 +1148,16 @@ class _RealVisit:
         elif fact.kind == "follow_up":
             lay = len(fact.surface_forms) > 1 and self.chance(0.6)
             said = _lower(fact.surface_forms[1]) if lay else text
-            self.doc(self.pick(f"and i'd like to {said}.", f"so {said}, okay?") if lay else f"and let's do a {text}.")
+            if lay and said.startswith(("i'll", "i ")):
+                self.doc(f"and {said}, okay?")
+            else:
+                self.doc(
+                    self.pick(f"and i'd like to {said}.", f"so {said}, okay?") if lay else f"and let's do a {text}."
+                )
         else:
             said = _lower(fact.surface_forms[1]) if len(fact.surface_forms) > 1 and self.chance(0.5) else text
             self.doc(self.pick(f"and, you know, {said}.", f"also, {said}.", f"one more thing: {said}."))
-        if self.chatty(0.7):
+        if self.chatty(0.8):
             kind = fact.kind if fact.kind in ELABORATIONS else "other"
             self.doc(self.pick(*ELABORATIONS[kind]))
             self.nod(0.6)
@@ -997,13 +1189,27 @@ class _RealVisit:
                 "great. it was good to see you.",
             )
         )
+        if self.kind == "dictation" and self.chance(0.7):
+            self.dictate_plan()
+
+    def dictate_plan(self) -> None:
+        """After the patient leaves, the doctor dictates the assessment and plan (as in ACI-Bench's virtscribe)."""
+        diagnosis = self.case.one("diagnosis")
+        sex = ("female" if self.case.sex == "F" else "male") if self.case.age >= 18 else "child"
+        line = f"okay, so, assessment and plan. {self.case.patient_name.lower()} is a {self.case.age}-year-old {sex}"
+        if diagnosis is not None:
+            line += f" with {_lower(diagnosis.text)}."
+        items = [_lower(f.text) for f in self.case.facts if f.section == "P"]
+        if items:
+            line += f" plan: {'. '.join(items)}."
+        self.doc(line + " the patient understands and agrees with the plan. end of dictation.")
 
     def _interrupt(self, turns: Dialogue) -> Dialogue:
         """Cut some long doctor turns in two with the patient's backchannel or an interruption between."""
         out: Dialogue = []
         for turn in turns:
             text = turn["text"]
-            if turn["speaker"] == "doctor" and len(text.split()) > 14 and self.chance(0.3) and ", " in text:
+            if turn["speaker"] == "doctor" and len(text.split()) > 14 and self.chance(0.15) and ", " in text:
                 cut = text.index(", ", len(text) // 3) if ", " in text[len(text) // 3 :] else -1
                 if cut > 0:
                     head, tail = text[:cut], text[cut + 2 :]
