@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "clinic.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinic.middleware.OversizedPostMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "clinic.middleware.IdleSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -103,6 +105,22 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "notes:encounter_list"
 LOGOUT_REDIRECT_URL = "login"
+# Login throttling (clinic/security.py): this many failed passwords for one username, or from one
+# address, within the window lock further tries out until the window ends. Audited.
+AUTHENTICATION_BACKENDS = ["clinic.security.ThrottledModelBackend"]
+LOGIN_FAILURES_PER_ACCOUNT = envint("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_ADDRESS = envint("LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_LOCKOUT_SECONDS = envint("LOGIN_LOCKOUT_SECONDS", 900)
+# Sessions: signed out after this long without a request from the user (polling does not count),
+# and after SESSION_COOKIE_AGE whatever happens. 0 turns the idle timeout off.
+SESSION_IDLE_TIMEOUT_SECONDS = envint("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)
+SESSION_COOKIE_AGE = envint("SESSION_MAX_AGE_SECONDS", 12 * 3600)
+# Everything the pages load is served by the app itself (no CDN); no inline script or style.
+CONTENT_SECURITY_POLICY = envstr(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = envstr("TIME_ZONE", "UTC")
@@ -193,8 +211,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No credential or search term reaches a log line (clinic/logfilters.py).
+    "filters": {
+        "secrets": {"()": "clinic.logfilters.RedactSecrets"},
+        "queries": {"()": "clinic.logfilters.RedactQueryStrings"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["secrets", "queries"]}
+    },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    # runserver's access log, through the filtered handler instead of Django's own
+    "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 
 if PRODUCTION:

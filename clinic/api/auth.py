@@ -31,6 +31,14 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 class BearerToken(HttpBearer):
     """`Authorization: Bearer <token>`: looks the token up by hash, refuses revoked ones."""
 
+    def __call__(self, request: HttpRequest) -> object | None:
+        # ninja's own check logs any other scheme's header ("Basic <password>") at ERROR in DEBUG; a
+        # credential must never reach a log, so other schemes are refused here without a word.
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return self.authenticate(request, token.strip())
+
     def authenticate(self, request: HttpRequest, token: str) -> object | None:
         if not token:
             return None
