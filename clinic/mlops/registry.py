@@ -16,7 +16,9 @@ candidate with a finished evaluation passes.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -28,6 +30,50 @@ from inference.schema import SECTION_KEYS
 
 class RegistryError(Exception):
     """A registry action cannot be done; the message says why and what to do."""
+
+
+class NonFiniteWeights(RegistryError):
+    """The checkpoint holds NaN or infinite weights (a diverged run): it can never be registered or promoted."""
+
+
+def check_finite_weights(reference: str) -> None:
+    """Raise NonFiniteWeights when the local checkpoint at `reference` holds a NaN or infinite weight.
+
+    A reference that is not a local directory (a hub id, a served model's name) is not ours to
+    read and passes. Reads .safetensors and .bin weight files tensor by tensor.
+    """
+    root = Path(reference)
+    if not root.is_dir():
+        return
+    files = sorted(root.glob("*.safetensors")) or sorted(root.glob("pytorch_model*.bin"))
+    for path in files:
+        for name, tensor in _tensors(path):
+            if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+                bad = int((~tensor.isfinite()).sum())
+                raise NonFiniteWeights(
+                    f"{reference}: tensor {name!r} in {path.name} has {bad} non-finite values (NaN or inf); "
+                    "the run diverged. Use an earlier checkpoint or retrain with a lower learning rate."
+                )
+
+
+def _tensors(path: Path) -> Iterator[tuple[str, Any]]:
+    import torch  # heavy: only when a checkpoint is registered or promoted
+
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
+                yield name, handle.get_tensor(name)
+    else:
+        yield from torch.load(path, map_location="cpu", weights_only=True).items()
+
+
+def register_checkpoint(name: str, reference: str, **fields: Any) -> ModelVersion:
+    """Create or update the candidate ModelVersion `name` for a checkpoint, after checking its weights."""
+    check_finite_weights(reference)
+    version, _ = ModelVersion.objects.update_or_create(name=name, defaults={"reference": reference, **fields})
+    return version
 
 
 class PromotionBlocked(RegistryError):
@@ -166,6 +212,7 @@ def promote(
 
     if force and not reason.strip():
         raise RegistryError("a forced promotion needs a reason (it is kept in the audit trail)")
+    check_finite_weights(candidate.reference)  # not even `force` promotes a NaN model
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=candidate.pk)
         if locked.state == ModelVersion.State.ACTIVE:

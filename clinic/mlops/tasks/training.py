@@ -21,7 +21,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clinic.heartbeat import Heartbeat
-from clinic.mlops.models import Example, ModelVersion, TrainingRun, TrainingStep
+from clinic.mlops.models import Example, TrainingRun, TrainingStep
+from clinic.mlops.registry import register_checkpoint
 
 logger = logging.getLogger(__name__)
 LOG_LIMIT = 100_000  # characters of the log kept on the row (the full log is train.log in the run dir)
@@ -113,15 +114,14 @@ class _Sync:
 
     def on_checkpoint(self, step: int, path: str, metrics: dict[str, Any]) -> None:
         keep = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-        ModelVersion.objects.update_or_create(
-            name=f"{self.run_name}-run{self.run_id}-step{step}",
-            defaults={
-                "reference": path,
-                "training_run_id": self.run_id,
-                "step": step,
-                "metrics": keep,
-                "parent_id": self.parent_id,
-            },  # fmt: skip
+        # A checkpoint with NaN weights raises NonFiniteWeights here: the run fails with that reason.
+        register_checkpoint(
+            f"{self.run_name}-run{self.run_id}-step{step}",
+            path,
+            training_run_id=self.run_id,
+            step=step,
+            metrics=keep,
+            parent_id=self.parent_id,
         )
         TrainingRun.objects.filter(pk=self.run_id).update(last_checkpoint=path)
 

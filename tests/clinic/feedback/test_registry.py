@@ -204,3 +204,30 @@ def test_unscored_section_blocks_rather_than_passes(versions, admin_user) -> Non
     )
     gate = registry.check_gate(cand)
     assert not gate.allowed and "section S missing" in gate.reasons[0]
+
+
+def _tiny_checkpoint(directory, *, nan: bool):
+    import torch
+    from safetensors.torch import save_file
+
+    directory.mkdir()
+    weight = torch.ones(4, 4)
+    if nan:
+        weight[1, 2] = float("nan")
+    save_file({"lm_head.weight": weight, "steps": torch.tensor([3])}, str(directory / "model.safetensors"))
+    return str(directory)
+
+
+def test_a_checkpoint_with_nan_weights_is_never_registered_or_promoted(tmp_path, admin_user) -> None:
+    good = registry.register_checkpoint("run1-step1", _tiny_checkpoint(tmp_path / "step-1", nan=False))
+    assert good.reference.endswith("step-1")
+    bad_dir = _tiny_checkpoint(tmp_path / "step-2", nan=True)
+    with pytest.raises(registry.NonFiniteWeights, match="lm_head.weight.*1 non-finite"):
+        registry.register_checkpoint("run1-step2", bad_dir)
+    assert not ModelVersion.objects.filter(name="run1-step2").exists()
+    smuggled = ModelVersion.objects.create(name="smuggled", reference=bad_dir)  # registered before this check
+    _evaluate(smuggled, SAME)
+    with pytest.raises(registry.NonFiniteWeights):
+        registry.promote(smuggled, admin_user, force=True, reason="trust me")
+    smuggled.refresh_from_db()
+    assert smuggled.state != "active"
