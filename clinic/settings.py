@@ -180,7 +180,7 @@ SOAP_BACKEND = envstr("SOAP_BACKEND", "transformers")
 SOAP_MODEL = envstr("SOAP_MODEL", "")
 SOAP_OPENAI_BASE_URL = envstr("SOAP_OPENAI_BASE_URL", "http://127.0.0.1:8001/v1")
 SOAP_JUDGE_BASE_URL = envstr("SOAP_JUDGE_BASE_URL", "http://127.0.0.1:8002/v1")
-SOAP_MAX_NEW_TOKENS = envint("SOAP_MAX_NEW_TOKENS", 512)
+SOAP_MAX_NEW_TOKENS = envint("SOAP_MAX_NEW_TOKENS", 1024)
 RAY_ADDRESS = envstr("RAY_ADDRESS", "")
 
 # Clinician feedback loop (clinic/mlops/feedback.py): signed notes -> de-identified examples.

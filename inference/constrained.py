@@ -195,3 +195,134 @@ def get_constraint(
         if key not in _compiled_cache:
             _compiled_cache[key] = JSONConstraint(tokenizer, schema, vocab_size=vocab_size, engine=engine)
         return _compiled_cache[key]
+
+
+# --- section budgets in tokens -------------------------------------------------------------------
+
+_token_text_cache: dict[tuple[int, int], list[str]] = {}
+# A word before a full stop that does not end a sentence.
+_ABBREVIATIONS = frozenset({"dr", "mr", "mrs", "ms", "vs", "e.g", "i.e", "approx", "no", "st", "pt", "hx", "fig"})
+
+
+def token_texts(tokenizer: Any, vocab_size: int) -> list[str]:
+    """Every token id's text (cached per tokenizer): what SectionBudget reads the JSON structure from."""
+    key = (id(tokenizer), vocab_size)
+    with _cache_lock:
+        if key not in _token_text_cache:
+            n = min(vocab_size, len(tokenizer))
+            texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=False)
+            _token_text_cache[key] = list(texts) + [""] * (vocab_size - n)
+        return _token_text_cache[key]
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether a section's text so far (JSON-escaped) ends a sentence: a safe place to close it.
+
+    A full stop after a digit could be a decimal point ("38." of "38.4") and one after an abbreviation
+    ("Dr.") ends nothing, so neither counts; closing there would cut the note mid-value.
+    """
+    text = text.rstrip()
+    while text.endswith("\\n"):
+        text = text[:-2].rstrip()
+    if not text or text[-1] not in ".!?":
+        return False
+    before = text[:-1]
+    if not before or before[-1].isdigit():
+        return False
+    word = before.split()[-1].lower() if before.split() else ""
+    return word.lstrip("(") not in _ABBREVIATIONS
+
+
+class _RowState:
+    """Where one row's JSON output stands: inside which string, and tokens used per section."""
+
+    __slots__ = ("in_string", "escape", "strings", "used", "value")
+
+    def __init__(self) -> None:
+        self.in_string = False
+        self.escape = False
+        self.strings = 0  # strings opened so far: keys are the 1st, 3rd, ...; values the 2nd, 4th, ...
+        self.used: list[int] = [0, 0, 0, 0]
+        self.value = ""  # the tail of the section text being written
+
+    @property
+    def section(self) -> int | None:
+        """Index of the section whose value string is open, else None."""
+        if self.in_string and self.strings % 2 == 0 and self.strings >= 2:
+            return min(self.strings // 2 - 1, 3)
+        return None
+
+    def feed(self, text: str) -> None:
+        section = self.section
+        if section is not None:
+            self.used[section] += 1
+        for ch in text:
+            if self.in_string:
+                if self.escape:
+                    self.escape = False
+                elif ch == "\\":
+                    self.escape = True
+                elif ch == '"':
+                    self.in_string = False
+                    continue
+                if self.section is not None:
+                    self.value = (self.value + ch)[-64:]
+            elif ch == '"':
+                self.in_string = True
+                self.strings += 1
+                self.value = ""
+
+
+class SectionBudget(LogitsProcessor):
+    """Closes a note section at its next sentence end once it has used its share of the token budget.
+
+    Runs after the grammar mask. Section k may use `budgets[k]` tokens plus whatever the sections
+    before it left unused; past that, as soon as its text ends a sentence, only tokens that close the
+    string are allowed (the grammar then writes the next key). A section is never cut mid-word or
+    mid-number, and a note that still runs out of tokens finishes as 'length' and is reported
+    truncated by the caller, never clipped.
+    """
+
+    def __init__(self, tokenizer: Any, vocab_size: int, budgets: list[int], rows: int) -> None:
+        self.texts = token_texts(tokenizer, vocab_size)
+        self.budgets = budgets
+        self.rows = [_RowState() for _ in range(rows)]
+        self._closing = _closing_mask(tokenizer, vocab_size, self.texts)
+        self._prompt_len: int | None = None
+        self.closed_early = [0] * rows
+
+    def allowance(self, row: _RowState, section: int) -> int:
+        carried = sum(self.budgets[j] - row.used[j] for j in range(section))
+        return self.budgets[section] + carried
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self._prompt_len is None:
+            self._prompt_len = input_ids.shape[1]
+            return scores
+        last = input_ids[:, -1].tolist()
+        force = []
+        for r, state in enumerate(self.rows):
+            state.feed(self.texts[last[r]] if last[r] < len(self.texts) else "")
+            section = state.section
+            over = section is not None and state.used[section] >= self.allowance(state, section)
+            if over and ends_sentence(state.value):
+                force.append(r)
+        if force:
+            closing = self._closing.to(scores.device)
+            for r in force:
+                allowed = torch.isfinite(scores[r]) & closing
+                if bool(allowed.any()):
+                    scores[r] = scores[r].masked_fill(~allowed, float("-inf"))
+                    self.closed_early[r] += 1
+        return scores
+
+
+_closing_cache: dict[tuple[int, int], torch.Tensor] = {}
+
+
+def _closing_mask(tokenizer: Any, vocab_size: int, texts: list[str]) -> torch.Tensor:
+    key = (id(tokenizer), vocab_size)
+    with _cache_lock:
+        if key not in _closing_cache:
+            _closing_cache[key] = torch.tensor([t.startswith('"') for t in texts], dtype=torch.bool)
+        return _closing_cache[key]

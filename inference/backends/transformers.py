@@ -15,7 +15,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
 from inference.backends.base import Backend, Completion, Prompt, SamplingParams
-from inference.constrained import GrammarLogitsProcessor, get_constraint
+from inference.constrained import GrammarLogitsProcessor, SectionBudget, get_constraint
 from inference.errors import GenerationError, InputTooLong
 from inference.models import load_model, model_reference
 from inference.prompts import render_prompt
@@ -91,6 +91,11 @@ class TransformersBackend(Backend):
         else:
             grammar = GrammarLogitsProcessor(None, self.vocab_size, on_step=on_step if on_tokens else None)
         processors = LogitsProcessorList([grammar])
+        if params.budgets_sections:
+            from inference.schema import SECTION_KEYS, section_token_budgets
+
+            budgets = section_token_budgets(params.max_new_tokens)
+            processors.append(SectionBudget(self.tokenizer, self.vocab_size, [budgets[k] for k in SECTION_KEYS], rows))
         if params.temperature > 0:
             if params.temperature != 1.0:
                 processors.append(TemperatureLogitsWarper(params.temperature))

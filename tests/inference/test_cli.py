@@ -26,7 +26,7 @@ def test_generate_prints_the_note_json(tmp_path, capsys, backend):
         "Doctor: What brings you in?\nPatient: A rash on my arm since Friday.\n"
         "Doctor: It looks like contact dermatitis. Use hydrocortisone cream twice a day.\n"
     )
-    assert main(["generate", str(dialogue), "--max-new-tokens", "48"]) == 0
+    assert main(["generate", str(dialogue), "--max-new-tokens", "128"]) == 0
     out = capsys.readouterr()
     assert set(json.loads(out.out)) == {"S", "O", "A", "P"}
     assert "tokens in" in out.err
@@ -43,7 +43,7 @@ def test_jsonl_batch_writes_one_line_per_record_and_keeps_going_after_a_bad_one(
     lines = [record("a", "Headache for two days."), "not json", record("b", "My knee hurts on the stairs.")]
     src.write_text("\n".join(lines) + "\n")
     # Batches of 2: the bad line sits between the two dialogues that share one model call.
-    assert main(["generate", "--jsonl", str(src), str(dst), "--max-new-tokens", "40", "--batch-size", "2"]) == 1
+    assert main(["generate", "--jsonl", str(src), str(dst), "--max-new-tokens", "128", "--batch-size", "2"]) == 1
     rows = [json.loads(line) for line in dst.read_text().splitlines()]
     assert [r["line"] for r in rows] == [1, 2, 3]
     for row, key in ((rows[0], "a"), (rows[2], "b")):

@@ -1,7 +1,9 @@
 """Checkpoints: a plain Hugging Face directory (the app can generate with it) plus training state.
 
 Layout: `<output_dir>/step-N/` with config.json, model.safetensors, tokenizer files (what
-`inference.models.resolve_model` loads), and `optimizer.pt` + `trainer_state.json` (step, phase,
+`inference.models.resolve_model` loads) -- or, for a LoRA run, adapter_config.json and
+adapter_model.safetensors whose `base_model_name_or_path` is the base's model reference --
+and `optimizer.pt` + `trainer_state.json` (step, phase,
 the resolved config, RNG states, the base model reference) for resuming. A checkpoint is written
 to `step-N.tmp` and renamed into place, so a kill -9 mid-write never leaves a half checkpoint that
 resume would pick up.
@@ -20,6 +22,7 @@ import torch
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
+ADAPTER_CONFIG = "adapter_config.json"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -61,6 +64,12 @@ def save_checkpoint(
     else:
         model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
+    if (tmp / ADAPTER_CONFIG).is_file() and state.get("base_reference"):
+        # peft records the base as this machine's path; the model reference ('default', a hub id, a
+        # registry path) is what another machine or the app can resolve the base from.
+        adapter = json.loads((tmp / ADAPTER_CONFIG).read_text())
+        adapter["base_model_name_or_path"] = state["base_reference"]
+        (tmp / ADAPTER_CONFIG).write_text(json.dumps(adapter, indent=2, sort_keys=True))
     torch.save({"optimizer": optimizer_state, "rng": rng_state()}, tmp / OPTIMIZER_FILE)
     (tmp / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2, default=str))
     if final.exists():
@@ -77,7 +86,8 @@ def list_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
     found = []
     for child in root.iterdir():
         m = _STEP_DIR.match(child.name)
-        if m and (child / STATE_FILE).is_file() and (child / "config.json").is_file():
+        weights = (child / "config.json").is_file() or (child / ADAPTER_CONFIG).is_file()
+        if m and (child / STATE_FILE).is_file() and weights:
             found.append((int(m.group(1)), child))
     return sorted(found)
 

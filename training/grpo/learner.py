@@ -33,9 +33,61 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
 
 
 def resolve_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
+    """The dtype the trainable weights are stored in: fp32 master weights unless a half type is asked for."""
     if cfg.dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return torch.float32
     return getattr(torch, cfg.dtype)
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The compute dtype of forward passes under autocast: bf16 on GPU with dtype=auto, else none.
+
+    fp32 master weights with bf16 autocast is the mixed precision TRL and every trainer use by default:
+    the same speed on the matrix units, but updates of 5e-5 x a gradient are not rounded away. The
+    recipe's SFT in plain bf16 reached a NaN loss at step 48; with fp32 weights it trained cleanly.
+    """
+    if cfg.dtype == "auto" and device.type == "cuda":
+        return torch.bfloat16
+    return None
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss or gradient became NaN or infinite; the update was not applied, so the weights are still good."""
+
+
+def is_adapter_dir(path: str) -> bool:
+    from pathlib import Path
+
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def wrap_lora(model: Any, cfg: TrainConfig) -> Any:
+    """The model with trainable LoRA adapters (peft); the base weights are frozen."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=cfg.lora_rank,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.lora_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def load_policy(cfg: TrainConfig, path: str, base_path: str | None, device: torch.device, dtype: torch.dtype) -> Any:
+    """The trainable policy: a full model, a fresh LoRA on it, or a saved adapter (resume) on its base."""
+    if is_adapter_dir(path):
+        from peft import PeftModel
+
+        if base_path is None:
+            raise ValueError(f"{path} is a LoRA adapter; its base model must be given to resume it")
+        base = load_causal_lm(base_path, device, dtype, trainable=True)
+        model = PeftModel.from_pretrained(base, path, is_trainable=True).to(device)
+        model.train()
+        return model
+    model = load_causal_lm(path, device, dtype, trainable=True)
+    return wrap_lora(model, cfg) if cfg.lora_rank > 0 else model
 
 
 def load_causal_lm(path: str, device: torch.device, dtype: torch.dtype, *, trainable: bool) -> Any:
@@ -74,18 +126,52 @@ class Learner:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
         self.pad_id = self.tokenizer.pad_token_id
-        self.model = load_causal_lm(policy_path, self.device, self.dtype, trainable=True)
+        self.autocast = autocast_dtype(cfg, self.device)
+        self.lora = cfg.lora_rank > 0 or is_adapter_dir(policy_path)
+        self.model = load_policy(cfg, policy_path, reference_path, self.device, self.dtype)
         self.model.config.use_cache = False
         if cfg.gradient_checkpointing:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        # beta == 0: no reference model at all (saves its memory), as in the issue and TRL.
+            if self.lora:
+                self.model.enable_input_require_grads()
+        # beta == 0: no reference model at all (saves its memory), as in the issue and TRL. With LoRA the
+        # reference is the same module with its adapters switched off: no second copy either.
         self.ref_model = (
             load_causal_lm(reference_path or policy_path, self.device, self.dtype, trainable=False)
-            if cfg.uses_reference_model
+            if cfg.uses_reference_model and not self.lora
             else None
         )
         self.optimizer = self._make_optimizer(cfg.learning_rate)
         self.version = 0  # bumps after every optimiser step; rollout workers report which they used
+        self._phase = ""
+        self._phase_position = 0
+
+    # ---- phases and the learning-rate schedule -------------------------------------------------
+    def begin_phase(self, phase: str, fresh_optimizer: bool, position: int = 0) -> None:
+        """Enter the SFT or GRPO phase at its 0-based step `position` (non-zero when a run resumes)."""
+        lr = self.cfg.sft_learning_rate if phase == "sft" else self.cfg.learning_rate
+        if fresh_optimizer:  # GRPO starts with clean Adam moments, not the SFT phase's
+            self.optimizer = self._make_optimizer(lr)
+        self._phase, self._phase_position = phase, position
+        self.set_learning_rate(lr)
+
+    def _phase_total(self) -> int:
+        cfg = self.cfg
+        if self._phase == "sft":
+            return cfg.steps if cfg.kind == "sft" else cfg.sft_steps
+        return cfg.steps
+
+    def _schedule(self) -> None:
+        """Set this step's learning rate from the schedule, then advance the phase position."""
+        if not self._phase:
+            return
+        peak = self.cfg.sft_learning_rate if self._phase == "sft" else self.cfg.learning_rate
+        self.set_learning_rate(peak * self.cfg.lr_factor(self._phase_position, self._phase_total()))
+        self._phase_position += 1
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
 
     def _make_optimizer(self, lr: float) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -106,26 +192,31 @@ class Learner:
         ids, attn, cmask, keep = collate(
             [s.prompt_ids for s in samples], [s.completion_ids for s in samples], self.pad_id, self.device
         )
-        with torch.set_grad_enabled(grad), torch.autocast(self.device.type, self.dtype, enabled=False):
+        dtype = self.autocast or self.dtype
+        with torch.set_grad_enabled(grad), torch.autocast(self.device.type, dtype, enabled=self.autocast is not None):
             logps, ent = per_token_logps(model, ids, attn, keep, temperature=self.cfg.temperature, with_entropy=entropy)
         return logps.float(), ent, cmask
 
     @torch.no_grad()
     def sequence_logps(self, samples: Sequence[Sample], *, reference: bool = False) -> list[torch.Tensor]:
         """Per-token log-probs of each sample's completion (CPU tensors), from the policy or the reference."""
-        model = self.ref_model if reference else self.model
+        import contextlib
+
+        adapters_off = reference and self.lora
+        model = self.model if adapters_off else (self.ref_model if reference else self.model)
         if model is None:
             raise RuntimeError("no reference model: beta is 0")
         was = model.training
         model.eval()
         out: list[torch.Tensor] = [torch.empty(0)] * len(samples)
         try:
-            for idx, scale in self._local_micro(samples):
-                logps, _, cmask = self._logps(model, [samples[i] for i in idx], grad=False)
-                if not scale:
-                    continue
-                for row, i in enumerate(idx):
-                    out[i] = logps[row, : int(cmask[row].sum())].cpu()
+            with self.model.disable_adapter() if adapters_off else contextlib.nullcontext():
+                for idx, scale in self._local_micro(samples):
+                    logps, _, cmask = self._logps(model, [samples[i] for i in idx], grad=False)
+                    if not scale:
+                        continue
+                    for row, i in enumerate(idx):
+                        out[i] = logps[row, : int(cmask[row].sum())].cpu()
         finally:
             model.train(was)
         return out
@@ -160,7 +251,8 @@ class Learner:
         t0 = time.perf_counter()
         n = len(samples)
         old = self.sequence_logps(samples) if cfg.updates_per_step > 1 else None
-        ref = self.sequence_logps(samples, reference=True) if self.ref_model is not None else None
+        ref = self.sequence_logps(samples, reference=True) if self.cfg.uses_reference_model else None
+        self._schedule()
         totals: dict[str, float] = {"loss": 0.0, "kl": 0.0, "clip_low": 0.0, "clip_high": 0.0, "clip_region": 0.0,
                                     "entropy": 0.0, "grad_norm": 0.0}  # fmt: skip
         tokens_trained = 0
@@ -213,6 +305,7 @@ class Learner:
             train_tokens=float(tokens_trained),
             train_tokens_per_s=tokens_trained / seconds if seconds > 0 else 0.0,
             optimizer_steps=float(updates),
+            lr=self.learning_rate,
             peak_memory_mb=peak_memory_mb(self.device),
         )
         return metrics
@@ -226,6 +319,13 @@ class Learner:
     def _step(self) -> float:
         params = [p for p in self.model.parameters() if p.grad is not None]
         norm = self._grad_norm(params)
+        if not math.isfinite(norm):
+            # Never apply it: one NaN gradient makes every weight NaN, and the run would save that model.
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteError(
+                f"the gradient norm became {norm} at optimiser step {self.version + 1}; the update was not applied. "
+                "Lower the learning rate, or use dtype=auto/float32 (fp32 master weights) instead of plain bf16/fp16."
+            )
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.version += 1
@@ -239,6 +339,7 @@ class Learner:
             Sample(i, list(p), list(t), "", "stop") for i, (p, t) in enumerate(zip(prompts, targets, strict=True))
         ]
         n_tok = float(sum(len(t) for t in targets))
+        self._schedule()
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for idx, scale in self._local_micro(samples):
@@ -249,9 +350,16 @@ class Learner:
             loss.backward()
             total += float(loss.detach())
         (total,) = self._sum_over_ranks([total])
+        if not math.isfinite(total):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteError(
+                f"the SFT loss became {total} at optimiser step {self.version + 1}; the update was not applied. "
+                "Lower sft_learning_rate, or use dtype=auto/float32 (fp32 master weights) instead of plain bf16/fp16."
+            )
         norm = self._step()
         seconds = time.perf_counter() - t0
-        return {"sft_loss": total, "grad_norm": norm, "train_seconds": seconds, "train_tokens": n_tok,
+        return {"sft_loss": total, "grad_norm": norm, "lr": self.learning_rate, "train_seconds": seconds,
+                "train_tokens": n_tok,
                 "train_tokens_per_s": n_tok / seconds, "peak_memory_mb": peak_memory_mb(self.device)}  # fmt: skip
 
     # ---- weights and state ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ from training.config import TrainConfig
 from training.grpo import checkpoint as ckpt
 from training.grpo.advantages import compute_advantages
 from training.grpo.data import indices_for_step, load_examples, prompt_text, target_text
-from training.grpo.learner import Learner
+from training.grpo.learner import Learner, NonFiniteError
 from training.grpo.rewarding import Scorer
 from training.grpo.rollout import Rollout, Sample
 
@@ -55,7 +55,7 @@ class RunResult:
 class Executor(Protocol):
     tokenizer: Any
 
-    def begin_phase(self, phase: str, *, fresh_optimizer: bool) -> None: ...
+    def begin_phase(self, phase: str, *, fresh_optimizer: bool, position: int = 0) -> None: ...
     def generate(self, prompts: list[str], **kw: Any) -> tuple[list[Sample], dict[str, float]]: ...
     def score(self, examples: Sequence[dict], texts: Sequence[str]) -> list[dict[str, float]]: ...
     def update(self, samples: list[Sample], advantages: torch.Tensor) -> dict[str, float]: ...
@@ -81,14 +81,14 @@ class LocalExecutor:
         )
         self.scorer = Scorer(cfg)
 
-    def begin_phase(self, phase: str, *, fresh_optimizer: bool) -> None:
-        lr = self.cfg.sft_learning_rate if phase == "sft" else self.cfg.learning_rate
-        if fresh_optimizer:  # GRPO starts with clean Adam moments, not the SFT phase's
-            self.learner.optimizer = self.learner._make_optimizer(lr)
-        self.learner.set_learning_rate(lr)
+    def begin_phase(self, phase: str, *, fresh_optimizer: bool, position: int = 0) -> None:
+        self.learner.begin_phase(phase, fresh_optimizer, position)
 
     def generate(self, prompts: list[str], **kw: Any) -> tuple[list[Sample], dict[str, float]]:
-        samples = self.rollout.generate(prompts, **kw)
+        # Sample in the learner's compute dtype: fp32 master weights would otherwise decode at fp32 speed.
+        dtype = self.learner.autocast
+        with torch.autocast(self.learner.device.type, dtype or torch.float32, enabled=dtype is not None):
+            samples = self.rollout.generate(prompts, **kw)
         return samples, {**self.rollout.stats, "weights_version": float(self.learner.version)}
 
     def score(self, examples: Sequence[dict], texts: Sequence[str]) -> list[dict[str, float]]:
@@ -188,7 +188,11 @@ class _Run:
         return m
 
     def state(self, step: int, phase: str, base_model: str) -> dict[str, Any]:
-        return {"phase": phase, "config": self.cfg.to_dict(), "base_model": base_model, "examples": len(self.examples)}
+        from inference.models import model_reference
+
+        base_reference = model_reference(self.cfg.model or "base")
+        return {"phase": phase, "config": self.cfg.to_dict(), "base_model": base_model,
+                "base_reference": base_reference, "examples": len(self.examples)}  # fmt: skip
 
 
 def train(
@@ -199,7 +203,7 @@ def train(
     executor_factory: Callable[[TrainConfig, str, str], Executor] | None = None,
 ) -> RunResult:
     """Run (or resume) training as `cfg` says; returns when done, cancelled (CANCEL file / hook) or raises."""
-    from inference.models import resolve_model
+    from inference.models import BASE_MODEL_REF, resolve_model
 
     hooks = hooks or Hooks()
     examples = examples if examples is not None else load_examples(cfg.data or "", split=cfg.split)
@@ -211,7 +215,8 @@ def train(
         saved = ckpt.read_state(latest)
         start, base_model, policy_path = int(saved["step"]), str(saved["base_model"]), str(latest)
     else:
-        start, base_model = 0, str(resolve_model(cfg.model))
+        # No model named: training starts from the base, never from the shipped adapter.
+        start, base_model = 0, str(resolve_model(cfg.model or BASE_MODEL_REF))
         policy_path = base_model
     sft_total = cfg.steps if cfg.kind == "sft" else cfg.sft_steps
     total = sft_total if cfg.kind == "sft" else sft_total + cfg.steps
@@ -239,10 +244,18 @@ def train(
                 break
             new_phase = "sft" if step < sft_total else "grpo"
             if new_phase != phase:
-                ex.begin_phase(new_phase, fresh_optimizer=phase is not None or (step == sft_total and step > 0))
+                ex.begin_phase(
+                    new_phase,
+                    fresh_optimizer=phase is not None or (step == sft_total and step > 0),
+                    position=step if new_phase == "sft" else step - sft_total,
+                )
                 phase = new_phase
             t0 = time.perf_counter()
-            m = run.sft_step(step) if phase == "sft" else run.grpo_step(step - sft_total, step)
+            try:
+                m = run.sft_step(step) if phase == "sft" else run.grpo_step(step - sft_total, step)
+            except NonFiniteError as exc:
+                run.log(f"stopped at step {step + 1}: {exc} Last good checkpoint: {result.last_checkpoint}")
+                raise
             m.update(step=step + 1, phase=phase, step_seconds=time.perf_counter() - t0)
             result.step = step + 1
             result.metrics.append(m)

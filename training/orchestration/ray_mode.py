@@ -63,11 +63,8 @@ class LearnerWorker:
         else:
             self.learner = Learner(cfg, policy_path, reference_path)
 
-    def begin_phase(self, phase: str, fresh_optimizer: bool) -> None:
-        lr = self.cfg.sft_learning_rate if phase == "sft" else self.cfg.learning_rate
-        if fresh_optimizer:
-            self.learner.optimizer = self.learner._make_optimizer(lr)
-        self.learner.set_learning_rate(lr)
+    def begin_phase(self, phase: str, fresh_optimizer: bool, position: int = 0) -> None:
+        self.learner.begin_phase(phase, fresh_optimizer, position)
 
     def update(self, samples: list[Sample], advantages: torch.Tensor) -> dict[str, float]:
         return self.learner.update(samples, advantages)
@@ -235,8 +232,8 @@ class RayExecutor:
         metrics["learner_processes"] = float(self.cfg.learner_workers)
         return metrics
 
-    def begin_phase(self, phase: str, *, fresh_optimizer: bool) -> None:
-        self.learners.call("begin_phase", phase, fresh_optimizer)
+    def begin_phase(self, phase: str, *, fresh_optimizer: bool, position: int = 0) -> None:
+        self.learners.call("begin_phase", phase, fresh_optimizer, position)
 
     def generate(self, prompts: list[str], **kw: Any) -> tuple[list[Sample], dict[str, float]]:
         parts = _chunks(list(range(len(prompts))), len(self.rollouts))

@@ -1,0 +1,90 @@
+"""Constrained notes are budgeted in tokens and closed at sentence ends, never cut mid-word."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from inference.constrained import SectionBudget, ends_sentence, get_constraint
+from inference.schema import SECTION_KEYS, bounded_note_schema
+
+VOCAB = 49152
+
+
+@pytest.fixture(scope="module")
+def tokenizer(default_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(default_model_dir))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Cough for three days.", True),
+        ("Denies fever!", True),
+        ("Seen by Dr.", False),
+        ("Temperature 38.", False),  # could be 38.4: never close inside a number
+        ("Cough for three days", False),
+        ("Cough.\\n", True),
+        ("", False),
+    ],
+)
+def test_sentence_end_detection(text, expected):
+    assert ends_sentence(text) is expected
+
+
+def _teacher_force(tokenizer, budgets, note_text):
+    """Feed a long note token by token through grammar + budget; return the text decoding would allow.
+
+    At each step the next token of `note_text` is taken if the processors allow it; if only a closing
+    quote is allowed, the section is closed there and the rest of that section's text is skipped.
+    """
+    constraint = get_constraint(tokenizer, bounded_note_schema(), vocab_size=VOCAB)
+    grammar = constraint.processor(1)
+    budget = SectionBudget(tokenizer, VOCAB, budgets, rows=1)
+    prompt = [1, 2, 3]
+    ids = list(prompt)
+    sections = {k: tokenizer.encode(note_text[k], add_special_tokens=False) for k in SECTION_KEYS}
+    plan = []
+    for i, key in enumerate(SECTION_KEYS):
+        prefix = ("{" if i == 0 else ", ") + f'"{key}": "'
+        plan.append(("fixed", tokenizer.encode(prefix, add_special_tokens=False)))
+        plan.append(("text", sections[key]))
+        plan.append(("fixed", tokenizer.encode('"', add_special_tokens=False)))
+    plan.append(("fixed", tokenizer.encode("}", add_special_tokens=False)))
+    forced_closes = 0
+    for kind, toks in plan:
+        for tok in toks:
+            scores = torch.zeros((1, VOCAB))
+            scores = grammar(torch.tensor([ids]), scores)
+            scores = budget(torch.tensor([ids]), scores)
+            if kind == "text" and not torch.isfinite(scores[0, tok]):
+                # decoding may only close the string here: skip the rest of this section
+                forced_closes += 1
+                break
+            assert torch.isfinite(scores[0, tok]), tokenizer.decode(ids[len(prompt) :])
+            ids.append(tok)
+    text = tokenizer.decode(ids[len(prompt) :])
+    return json.loads(text), forced_closes
+
+
+def test_long_clinician_note_keeps_long_sections_and_closes_only_at_sentence_ends(tokenizer):
+    sentence = "The patient reports intermittent right knee pain after a fall while hiking three weeks ago. "
+    long = {k: (sentence * 30).strip() for k in SECTION_KEYS}  # ~2,700 characters a section
+    note, forced = _teacher_force(tokenizer, [60, 40, 40, 100], long)
+    assert forced == 4
+    for key in SECTION_KEYS:
+        assert len(note[key]) > 120, key  # no 120-character cap any more
+        assert note[key].endswith("ago."), note[key][-40:]  # closed after a whole sentence
+    # S used its 60-token share and stopped at the first sentence end past it
+    s_tokens = len(tokenizer.encode(note["S"], add_special_tokens=False))
+    assert 60 <= s_tokens <= 60 + len(tokenizer.encode(sentence, add_special_tokens=False))
+
+
+def test_short_sections_pass_their_budget_on_and_are_never_forced(tokenizer):
+    short = {"S": "Cough for 3 days.", "O": "Lungs clear.", "A": "Viral bronchitis.", "P": "Fluids and rest."}
+    note, forced = _teacher_force(tokenizer, [60, 30, 30, 30], short)
+    assert forced == 0 and note == short
