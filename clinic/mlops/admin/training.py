@@ -23,9 +23,9 @@ class TrainingRunForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if not isinstance(data.get("config") or {}, dict):  # checked first: dict() of a list is a 500
+            raise forms.ValidationError('config must be a JSON object of setting: value, e.g. {"steps": 5}.')
         overrides = dict(data.get("config") or {})
-        if not isinstance(data.get("config") or {}, dict):
-            raise forms.ValidationError("config must be a JSON object of setting: value.")
         overrides.setdefault("kind", data.get("kind") or "grpo")
         overrides.setdefault("mode", data.get("mode") or "local")
         try:

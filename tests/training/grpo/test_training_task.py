@@ -172,3 +172,24 @@ def test_a_run_whose_worker_died_is_marked_failed_and_a_redelivery_resumes_it(da
 
 def test_the_training_task_acks_late_and_requeues_when_its_worker_is_lost():
     assert task_module.run_training.acks_late and task_module.run_training.reject_on_worker_lost
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('{"steps": 2.5}', "steps=2.5"),
+        ('{"learning_rate": "nan"}', "learning_rate"),
+        ('{"steps": 2.5, "learning_rate": "nan"}', "Invalid training configuration"),
+        ('{"learning_rate": 1e999}', "finite"),
+        ('{"steps": true}', "steps=True"),
+        ('["steps", 2]', "JSON object"),
+    ],
+)
+def test_admin_refuses_mistyped_settings_before_queueing(admin_client, dataset, monkeypatch, config, message):
+    queued = []
+    monkeypatch.setattr(task_module.run_training, "apply_async", lambda **kw: queued.append(kw))
+    resp = admin_client.post("/admin/mlops/trainingrun/add/", {
+        "name": "typed", "kind": "grpo", "preset": "tiny-cpu", "config": config, "datasets": [dataset.pk],
+        "mode": "local"})  # fmt: skip
+    assert resp.status_code == 200 and message in resp.content.decode()
+    assert not TrainingRun.objects.exists() and queued == []
