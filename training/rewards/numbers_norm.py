@@ -38,12 +38,18 @@ _SMALL = {**_ONES, **_TEENS, **_TENS}
 _WORD = "|".join(sorted((*_SMALL, "hundred", "thousand"), key=len, reverse=True))
 # A run: number words joined by spaces/hyphens, with the glue words a spoken number uses inside it.
 _RUN = re.compile(
-    rf"\b(?:a[ -]+(?=hundred\b))?(?:{_WORD})\b"
+    rf"\b(?:a[ -]+(?=(?:hundred|thousand)\b))?(?:{_WORD})\b"
     rf"(?:(?:[\s-]+(?:and[\s-]+a[\s-]+half|and|point|oh|over|out[\s-]+of))*[\s-]+(?:{_WORD})\b"
     rf"|[\s-]+and[\s-]+a[\s-]+half\b)*",
     re.IGNORECASE,
 )
 _ENUMERATOR = re.compile(rf"\b(number|problem|issue|item)\s+(?:{_WORD}|\d{{1,2}})\b(?!\s*(?:%|percent|mg))", re.I)
+_BABY_ASPIRIN = re.compile(r"\bbaby aspirin\b", re.IGNORECASE)  # the 81 mg tablet, by its everyday name
+_HALF = re.compile(r"\b(?:a half|half an?)\b(?! (?:hour|day|week|month|year)s?\b)", re.IGNORECASE)  # "half a cc"
+# "three to four hundred" -> "300 to 400": the scale said once covers both ends of a range
+_SHARED_SCALE = re.compile(r"(?<![\d.])(\d) (to|or) (\d)(00|000)(?=s?\b)")
+_HUNDREDS = re.compile(r"(?<![\d.])(\d)( (?:to|or) )(\d) hundreds\b", re.IGNORECASE)  # "in the 3 to 4 hundreds"
+_IN_A = re.compile(r"\b(in|for) an? (day|week|month|year)\b", re.IGNORECASE)  # "follow up in a week" = 1 week
 _SPOKEN_UNITS = [
     (r"milligrams?|mgs?", "mg"),
     (r"micrograms?|mcg", "mcg"),
@@ -70,7 +76,7 @@ def _split(run: str) -> list[str]:
 
 def _cardinal(words: list[str], i: int) -> tuple[float | None, int]:
     """One number starting at words[i]; returns (value, next index) or (None, i)."""
-    if i < len(words) and words[i] == "a" and i + 1 < len(words) and words[i + 1] == "hundred":
+    if i < len(words) and words[i] == "a" and i + 1 < len(words) and words[i + 1] in ("hundred", "thousand"):
         words = [*words[:i], "one", *words[i + 1 :]]
     if i >= len(words) or words[i] not in _SMALL:
         return None, i
@@ -167,9 +173,18 @@ def normalise_spoken_numbers(text: str) -> str:
     '108, 105, 2.5, 2019'
     >>> normalise_spoken_numbers("a three out of six murmur, eight centimeters")
     'a 3/6 murmur, 8 cm'
+    >>> normalise_spoken_numbers("a thousand milligrams, half a cc, three to four hundreds, the baby aspirin")
+    '1000 mg, 0.5 ml, 300 to 400s, the aspirin 81 mg'
+    >>> normalise_spoken_numbers("see you in a week, twice a day")
+    'see you in 1 week, twice a day'
     """
     text = _ENUMERATOR.sub(lambda m: m.group(1), text)
+    text = _BABY_ASPIRIN.sub("aspirin 81 mg", text)
     text = _RUN.sub(lambda m: _convert_run(m.group(0)), text)
+    text = _HALF.sub("0.5", text)
+    text = _IN_A.sub(r"\1 1 \2", text)
+    text = _HUNDREDS.sub(r"\g<1>00\g<2>\g<3>00s", text)
+    text = _SHARED_SCALE.sub(lambda m: f"{m.group(1)}{m.group(4)} {m.group(2)} {m.group(3)}{m.group(4)}", text)
     units = {re.compile(rf"^(?:{p})$", re.I): u for p, u in _SPOKEN_UNITS}
 
     def unit(match: re.Match[str]) -> str:
