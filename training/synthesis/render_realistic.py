@@ -285,6 +285,43 @@ def _disfluent(text: str, rng: random.Random) -> str:
 
 SMALL_TALK: tuple[tuple[str, ...], ...] = (
     (
+        "i saw on your chart that you just got back from a trip. where'd you go?",
+        "oh, we drove down the coast to see my brother. beautiful drive, but my back was not happy with me "
+        "after eight hours in the car.",
+        "i bet. road trips are great until about hour three.",
+    ),
+    (
+        "how's that puppy of yours doing? last time you were telling me all about him.",
+        "oh, he's a handful. he chewed through a pair of my good shoes last week, but he's a sweetheart.",
+        "that's puppies for you. they grow out of it, mostly.",
+    ),
+    (
+        "are you ready for the cold weather that's supposed to be coming in?",
+        "not at all. i still have n't even found my winter coat, it's somewhere in the garage.",
+        "ha, same. i keep pretending summer is n't over.",
+    ),
+    (
+        "did you see they finally opened that new coffee place across the street?",
+        "i did, i stopped in on the way here. it's a little pricey, but the muffins are really good.",
+        "good to know, i'll have to try it on my lunch break.",
+    ),
+    (
+        "how are things at home? everybody doing okay?",
+        "yeah, everybody's good. busy, but good. my sister's been staying with us for a bit, so the house is full.",
+        "that's nice, though. a full house can be fun.",
+        "most days, yeah.",
+    ),
+    (
+        "are you still doing that book club you told me about?",
+        "i am, we just finished a mystery novel, and honestly i did n't see the ending coming at all.",
+        "oh, i love that. you'll have to send me the name of it.",
+    ),
+    (
+        "i heard the traffic on the highway was terrible this morning.",
+        "oh, it was bad. there was an accident right by the exit, so we were just sitting there for twenty minutes.",
+        "ugh, i'm sorry. well, you made it.",
+    ),
+    (
         "how was your weekend, by the way?",
         "oh, it was good. we went up to the lake, and the weather actually held up for once, so that was nice.",
         "that sounds great. i was stuck doing yard work all weekend, so i'm a little jealous.",
@@ -350,12 +387,19 @@ ANECDOTES = (
     "it got to the point where i could n't really ignore it anymore",
 )
 ASIDES = (
+    ("sorry, this computer is being slow today. bear with me one second.", "no problem."),
+    ("do you mind if i turn the light up a little bit? it's kind of dim in here.", "oh, go ahead."),
+    ("sorry, someone's knocking, one second. okay, all set, where were we?", "you were asking about my history."),
     ("sorry, i'm just going to close this window here, it's a little loud out there.", "oh, sure."),
     ("excuse me one second, let me just pull up your chart here.", "take your time."),
     ("is it warm in here, or is it just me?", "it's a little warm, yeah."),
     ("sorry, my phone keeps buzzing, let me just turn that off.", "no worries."),
 )
 REACTIONS = (
+    "okay. well, i'm glad you came in, that was the right call.",
+    "alright, that's helpful. let me just make a note of that.",
+    "okay, and thank you for being honest with me about that.",
+    "mm-hmm, i understand. that's a lot to deal with on top of everything else.",
     "okay, that's good to hear.",
     "alright, well, that's really helpful to know.",
     "okay. i'm sorry you've been dealing with all of that, that sounds really frustrating.",
@@ -366,6 +410,12 @@ REACTIONS = (
     "okay, that's fair. life gets busy, i totally understand.",
 )
 STORIES = (
+    "it started around the time we had that big storm, i remember because the power was out and i was just "
+    "sitting there in the dark thinking, huh, that's weird.",
+    "the first time i really paid attention to it was at church, of all places, and i had to step outside for a bit.",
+    "i was out in the yard pulling weeds, and afterwards i kind of just sat down on the porch and did n't get up "
+    "for a while.",
+    "i was on the phone with my sister, and she could tell something was off just from my voice.",
     "i first noticed it one morning when i was getting ready for work, and i just kind of ignored it.",
     "it really hit me when i was at the grocery store, of all places, just standing in line at the checkout.",
     "i was at my niece's birthday party, and i remember thinking, okay, something's not right here.",
@@ -376,6 +426,14 @@ STORIES = (
     "honestly, i was sitting on the couch watching tv, not doing anything at all, and there it was.",
 )
 RAMBLES = (
+    "i've been meaning to call about it for a while, but every time i'd pick up the phone something else came up.",
+    "my sister thinks i worry too much, but i'd rather know, you know?",
+    "and i hate sitting in waiting rooms, no offense, so i kept putting it off.",
+    "i even started keeping notes on my phone, but i'm not very good at remembering to do it.",
+    "it's one of those things, you do n't think about it until it's right in front of you.",
+    "i'm usually pretty good about this stuff, so it's been kind of frustrating, honestly.",
+    "and the weather going back and forth like it has been does n't help, i swear.",
+    "i told myself if it was n't better by the weekend, i'd come in, and well, here i am.",
     "i do n't know, maybe it's nothing, but i figured better safe than sorry.",
     "my kids are always on me about going to the doctor, so here i am.",
     "and work has been crazy, we're short staffed, so everybody's picking up extra shifts.",
@@ -400,8 +458,8 @@ EXPLANATIONS = (
     "if you're not improving the way we'd like, i want to hear from you.",
     "i'm going to give you a printout of everything we talked about today, because i know it's hard to remember "
     "it all once you leave the office.",
-    "and please do n't hesitate to send me a message through the portal if anything comes up before then, that's "
-    "what it's there for.",
+    "and please do n't hesitate to send me a message through the portal if anything comes up, that's what it's "
+    "there for.",
     "the good news is you came in early, and we have a lot of options, so we're going to start with the simplest "
     "ones and go from there.",
     "so, you know, this is something that we see fairly often, and the good news is that there's a lot we can do "
@@ -413,6 +471,39 @@ EXPLANATIONS = (
     "catch them and get a plan in place, rather than waiting.",
     "so, what we'll do is take this one step at a time. we'll start with the things that are easiest for you to do "
     "at home, and then we'll see how you respond and adjust from there.",
+)
+# A patient's questions about the plan and the doctor's answers, none of which a note would carry.
+QUESTIONS = (
+    (
+        "is this something i'm going to have to deal with forever?",
+        "not necessarily. a lot of it depends on how you respond to what we're starting today, and we'll "
+        "reassess at your next visit and go from there.",
+    ),
+    (
+        "is it okay if i keep up with my normal routine?",
+        "within reason, yes. listen to your body, and if something does n't feel right, back off a bit and let me "
+        "know.",
+    ),
+    (
+        "will my insurance cover all of this?",
+        "that's a great question. the front desk can help you check on that before you leave today, they're really "
+        "good with that stuff.",
+    ),
+    (
+        "how long until i start feeling better?",
+        "it's hard to say exactly, everybody's a little different, but you should start to notice some improvement "
+        "over the next little while. if not, i want to hear about it.",
+    ),
+    (
+        "should i be worried about this?",
+        "i do n't want you to worry. it's something we take seriously, but it's also something we know how to "
+        "manage, and we're going to keep a close eye on it together.",
+    ),
+    (
+        "is there anything i can do on my end?",
+        "honestly, the biggest thing is just sticking with the plan and keeping track of how you're feeling, so "
+        "when we talk next time we have a good picture of how things are going.",
+    ),
 )
 # What a doctor says around a plan item that a note would not carry (no claim about the plan itself).
 ELABORATIONS = {
@@ -523,6 +614,33 @@ def _with_spoken_forms(case: Case, punct: str) -> Case:
     return dataclasses.replace(case, facts=facts)
 
 
+_PLAN_VERBS = {
+    "step",
+    "stop",
+    "continue",
+    "increase",
+    "start",
+    "switch",
+    "add",
+    "avoid",
+    "consider",
+    "hold",
+    "reduce",
+    "taper",
+    "give",
+    "use",
+    "apply",
+    "take",
+    "offer",
+    "trial",
+    "begin",
+    "restart",
+    "change",
+    "discontinue",
+}
+_ADULT_WORDS = re.compile(r"\b(work|kids|wedding|schedule|insurance|takeout|shifts|husband|wife)\b")
+
+
 def _merge(turns: Dialogue) -> Dialogue:
     """Consecutive turns of one speaker become one, as a transcript shows them (an interrupted turn,
     ending in "-", stays cut)."""
@@ -596,9 +714,17 @@ class _RealVisit:
     def chatty(self, p: float = 1.0) -> bool:
         return self.rng.random() < p * self.talk
 
+    def fit(self, pool: tuple) -> tuple:
+        """The lines a teenager speaking for themself could say (no job, spouse or kids of their own)."""
+        if self.case.age >= 18 or self.child:
+            return pool
+        return tuple(
+            item for item in pool if not _ADULT_WORDS.search(" ".join(item) if isinstance(item, tuple) else item)
+        )
+
     def ramble(self) -> str:
         """Nothing, or a remark or two of the patient's that a note would leave out (chattier visits say more)."""
-        said = [self.pick(*RAMBLES) for _ in range(2) if self.chatty(0.7)]
+        said = [self.pick(*self.fit(RAMBLES)) for _ in range(2) if self.chatty(0.7)]
         return "".join(" " + line for line in dict.fromkeys(said))
 
     def react(self, p: float = 0.5) -> None:
@@ -607,7 +733,7 @@ class _RealVisit:
             self.doc(self.pick(*REACTIONS))
 
     def story(self) -> str:
-        return " " + self.pick(*STORIES) if self.chatty(0.9) else ""
+        return " " + self.pick(*self.fit(STORIES)) if self.chatty(0.9) else ""
 
     def aside(self) -> None:
         doctor, patient = self.rng.choice(ASIDES)
@@ -615,7 +741,7 @@ class _RealVisit:
         self.pat(patient)
 
     def small_talk(self) -> None:
-        lines = self.rng.choice(SMALL_TALK)
+        lines = self.rng.choice(self.fit(SMALL_TALK))
         for i, line in enumerate(lines):
             (self.doc if i % 2 == 0 else self.pat)(line)
         if self.chance(0.5):
@@ -698,7 +824,7 @@ class _RealVisit:
             )
         )
         lay = self.form(chief)
-        story = self.pick(*ANECDOTES)
+        story = self.pick(*self.fit(ANECDOTES))
         self.pat(
             self.pick(
                 f"{self.um(0.8)}so it's {lay}. {story}.",
@@ -738,13 +864,13 @@ class _RealVisit:
         if chief is None or not self.chance(0.7):
             return
         since = f" for about {duration.surface_forms[0]}" if duration else ""
-        others = [self.form(f) for f in self.case.of("symptom")[:2]]
+        others = [_lower(f.text) for f in self.case.of("symptom")[:2]]
         extra = f", along with {_join(others)}" if others else ""
         self.doc(
             self.pick(
-                f"okay. so just to make sure i have this right, you've been dealing with {self.form(chief)}{since}"
+                f"okay. so just to make sure i have this right, you've been dealing with {_lower(chief.text)}{since}"
                 f"{extra}, and it's been getting in the way of things. is that fair?",
-                f"alright. so it sounds like {self.form(chief)}{since}{extra}, and you're here because it's just not "
+                f"alright. so it sounds like {_lower(chief.text)}{since}{extra}, and you're here because it's just not "
                 "getting any better on its own. does that sound right?",
             )
         )
@@ -818,9 +944,10 @@ class _RealVisit:
             lead = "and " if i else ""
             self.pat(
                 self.pick(
-                    f"{lead}{self.um()}i've had {lay}.",
-                    f"{lead}yeah, {lay}, too.",
-                    f"{lead}{self.um()}there's been {lay}, i guess.",
+                    f"{lead}{self.um()}{lay}, too.",
+                    f"{lead}also, {lay}.",
+                    f"{lead}oh, and {lay}, i guess.",
+                    f"{lead}yeah, {lay}.",
                 )
             )
             if lay != _lower(fact.text) and self.chance(0.4):
@@ -854,7 +981,7 @@ class _RealVisit:
         items = self.case.of("history")
         meds = self.case.of("medication", section="S")
         for fact in items:
-            lay = self.form(fact)
+            lay = _lower(fact.text)
             self.doc(
                 self.pick(
                     f"and how are you doing with your {lay}?",
@@ -1109,6 +1236,11 @@ class _RealVisit:
         self.doc(self.pick("so here's what i'd like to do.", "let's talk about next steps.", "so, for the plan."))
         for fact in [f for f in self.case.facts if f.section == "P"]:
             self.plan_item(fact)
+        for question, answer in self.rng.sample(QUESTIONS, min(len(QUESTIONS), int(self.talk * 1.6))):
+            if not self.chatty(0.8):
+                break
+            self.pat(f"{self.um()}{question}")
+            self.doc(answer)
         self.pat(self.pick("okay, that sounds good.", "alright, that sounds like a plan.", "okay, i can do that."))
 
     def plan_item(self, fact: Fact) -> None:
@@ -1130,9 +1262,10 @@ class _RealVisit:
             self.nod(0.6)
             return
         if fact.kind == "medication":
+            verb = text.split(" ", 1)[0] in _PLAN_VERBS
             self.doc(
                 self.pick(
-                    f"so i'm going to start you on {text}.",
+                    f"so we're going to {text}." if verb else f"so i'm going to start you on {text}.",
                     f"for that, i want to do {text}.",
                     f"i'm going to send in a prescription: {text}.",
                 )
@@ -1169,7 +1302,7 @@ class _RealVisit:
         if self.chance(0.4):
             self.pat(
                 self.pick(
-                    "um, can i still go to work?",
+                    "um, can i still go to work?" if self.case.age >= 18 else "um, can i still go to school?",
                     "is there anything i should avoid?",
                     "should i be worried about this?",
                 )
