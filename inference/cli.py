@@ -52,7 +52,7 @@ def _records(path: Path) -> Iterator[tuple[int, str | None, Any]]:
             for i, row in enumerate(csv.DictReader(fh), start=2):
                 if "dialogue" not in row:
                     raise SystemExit(f"{path}: the CSV needs a 'dialogue' column (found {', '.join(row)})")
-                yield i, row.get("encounter_id") or row.get("key"), row["dialogue"]
+                yield i, row.get("encounter_id") or row.get("key") or row.get("ID"), row["dialogue"]
         return
     with path.open(encoding="utf-8") as fh:
         for i, line in enumerate(fh, start=1):
@@ -144,8 +144,12 @@ def _generate_jsonl(args: argparse.Namespace) -> int:
             for (row, _), result in zip(dialogues, results, strict=True):
                 if isinstance(result, Exception):
                     row["error"] = f"{type(result).__name__}: {result}"
+                    # what the model wrote before it ran out or broke the format: evaluation measures it
+                    row["raw"] = getattr(result, "raw", None)
+                    row["finish_reason"] = "length" if type(result).__name__ == "Truncated" else "error"
                 else:
                     row.update(note=result.note.as_dict(), tokens=result.tokens, seconds=round(result.seconds, 2))
+                    row["finish_reason"] = result.finish_reason
             for row in rows:  # in input order, written as each batch finishes
                 failures += row["error"] is not None
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -182,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--jsonl", nargs=2, metavar=("IN", "OUT"), help="one dialogue per line in (JSONL or CSV)")
     gen.add_argument("--backend", default=None, help="transformers (default), openai or vllm")
     gen.add_argument("--model", default=None, help="model reference (default: SmolLM2-135M-Instruct)")
-    gen.add_argument("--max-new-tokens", type=int, default=None, help="token budget of the note (default 512)")
+    gen.add_argument("--max-new-tokens", type=int, default=None, help="token budget of the note (default 1024)")
     gen.add_argument("--unconstrained", action="store_true", help="no grammar: parse the free output instead")
     gen.add_argument("--limit", type=int, default=None, help="with --jsonl: only the first N records")
     gen.add_argument("--batch-size", type=int, default=8, help="with --jsonl: dialogues per model call (default 8)")

@@ -31,10 +31,60 @@ def check_example(example: Mapping[str, Any], where: str, *, default_key: str = 
 
 
 def load_examples(path: str | Path, *, split: str = "train") -> list[dict[str, Any]]:
-    """Examples from a JSONL file, keeping `split` ('' keeps all). Bad lines are errors, never skipped."""
-    path = Path(path)
+    """Examples for `--data`: a JSONL file, a public dataset, or a weighted mix of them.
+
+    `path` is one source or several joined by commas, each optionally repeated with `*N`
+    (`aci-bench:train*4,var/datasets/synth.jsonl`: the 67 real visits four times beside the synthetic
+    ones). A source is a JSONL file of examples (`split` filters it; '' keeps all) or a public
+    dataset reference (`aci-bench:train`, `mts-dialog:train`: its split is in the reference).
+    Bad lines are errors, never skipped.
+    """
+    sources = [part.strip() for part in str(path).split(",") if part.strip()]
+    if len(sources) > 1 or _weighted(str(path)) or _is_public(str(path)):
+        out: list[dict[str, Any]] = []
+        for source in sources:
+            ref, times = _weighted(source) or (source, 1)
+            out.extend(_load_one(ref, split) * times)
+        return out
+    return _load_jsonl(Path(path), split)
+
+
+def _weighted(source: str) -> tuple[str, int] | None:
+    ref, star, times = source.rpartition("*")
+    if not star or not times.strip().isdigit() or int(times) < 1:
+        return None
+    return ref.strip(), int(times)
+
+
+def _is_public(source: str) -> bool:
+    return source.split(":", 1)[0] in ("aci-bench", "mts-dialog")
+
+
+def _load_one(ref: str, split: str) -> list[dict[str, Any]]:
+    if not _is_public(ref):
+        return _load_jsonl(Path(ref), split)
+    from training.evaluation.datasets import DatasetError
+    from training.evaluation.datasets import load_examples as load_public
+
+    try:
+        examples = load_public(ref)
+    except DatasetError as exc:
+        raise DataError(str(exc)) from None
+    out = []
+    for i, ex in enumerate(examples):
+        # Public splits are chosen in the reference and count as training data here; a partial reference
+        # (MTS-Dialog: one section) keeps only the sections it has.
+        reference = {k: v for k, v in (ex.get("reference") or {}).items() if v is not None}
+        out.append(check_example({**ex, "reference": reference, "split": "train"}, f"{ref} {ex.get('key', i)}"))
+    return out
+
+
+def _load_jsonl(path: Path, split: str) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise DataError(f"dataset {str(path)!r} does not exist; pass a JSONL file of examples (--data FILE).")
+        raise DataError(
+            f"dataset {str(path)!r} does not exist; pass a JSONL file of examples, a public dataset such as "
+            "aci-bench:train, or a mix like aci-bench:train*4,synth.jsonl (--data)."
+        )
     out: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):

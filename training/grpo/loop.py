@@ -190,7 +190,7 @@ class _Run:
     def state(self, step: int, phase: str, base_model: str) -> dict[str, Any]:
         from inference.models import model_reference
 
-        base_reference = model_reference(self.cfg.model or "base")
+        base_reference = _adapter_base(self.cfg.model) or model_reference(self.cfg.model or "base")
         return {"phase": phase, "config": self.cfg.to_dict(), "base_model": base_model,
                 "base_reference": base_reference, "examples": len(self.examples)}  # fmt: skip
 
@@ -215,9 +215,15 @@ def train(
         saved = ckpt.read_state(latest)
         start, base_model, policy_path = int(saved["step"]), str(saved["base_model"]), str(latest)
     else:
-        # No model named: training starts from the base, never from the shipped adapter.
-        start, base_model = 0, str(resolve_model(cfg.model or BASE_MODEL_REF))
-        policy_path = base_model
+        # No model named: training starts from the base, never from the shipped adapter. A LoRA adapter
+        # (an SFT run's checkpoint) is trained on, on top of its own base, so the result stays one adapter.
+        start = 0
+        adapter = _adapter_base(cfg.model)
+        if adapter is not None:
+            base_model, policy_path = str(resolve_model(adapter)), str(Path(str(cfg.model)).resolve())
+        else:
+            base_model = str(resolve_model(cfg.model or BASE_MODEL_REF))
+            policy_path = base_model
     sft_total = cfg.steps if cfg.kind == "sft" else cfg.sft_steps
     total = sft_total if cfg.kind == "sft" else sft_total + cfg.steps
     factory = executor_factory or LocalExecutor
@@ -273,6 +279,14 @@ def train(
         ex.close()
     run.log(f"{result.state} at step {result.step}; last checkpoint {result.last_checkpoint}")
     return result
+
+
+def _adapter_base(model: str | None) -> str | None:
+    """The base model reference of a LoRA adapter directory, or None when `model` is not one."""
+    if not model or not (Path(model) / "adapter_config.json").is_file():
+        return None
+    config = json.loads((Path(model) / "adapter_config.json").read_text())
+    return str(config.get("base_model_name_or_path") or "base")
 
 
 def _save(run: _Run, ex: Executor, step: int, phase: str, base_model: str, metrics: dict[str, Any]) -> str:
