@@ -35,6 +35,7 @@ LOSS_AGGREGATIONS = ("token", "sequence", "fixed")
 REWARDS = ("format", "shaped", "full")
 JUDGES = ("fact", "reference", "grounded", "llm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+KL_ESTIMATORS = ("k3", "k2")
 LR_SCHEDULERS = ("constant", "cosine")
 
 
@@ -101,7 +102,11 @@ class TrainConfig(BaseModel):
     # --- rollout --------------------------------------------------------------------------------
     num_generations: int = _f(4, "G: completions sampled per dialogue (the group).")
     temperature: float = _f(1.0, "Sampling temperature for rollouts (also divides the logits in the loss, as TRL).")
-    top_p: float = _f(1.0, "Nucleus sampling for rollouts.")
+    top_p: float = _f(
+        1.0,
+        "Nucleus sampling for rollouts. Must stay 1.0: the learner's log-probs are over the full vocabulary, so "
+        "rollouts from a truncated distribution would make the ratio and the KL off-policy.",
+    )
     max_new_tokens: int = _f(1024, "Longest completion sampled.")
     max_prompt_tokens: int = _f(2048, "Dialogues whose prompt is longer are left-truncated (oldest turns dropped).")
     few_shot: bool = _f(False, "Put the one-shot example in the prompt (longer prompts, easier format).")
@@ -131,7 +136,12 @@ class TrainConfig(BaseModel):
     )
     epsilon_low: float = _f(0.2, "Lower clip: ratio floor is 1 - epsilon_low.")
     epsilon_high: float = _f(0.2, "Upper clip: ratio ceiling is 1 + epsilon_high.")
-    beta: float = _f(0.0, "k3 KL coefficient to the frozen reference; 0 loads no reference model.")
+    beta: float = _f(0.0, "KL coefficient to the frozen reference; 0 loads no reference model.")
+    kl_estimator: str = _f(
+        "k3",
+        "Per-token KL estimator of the beta term: k3 (exp(d) - d - 1, Schulman; TRL's default) or k2 "
+        "(d^2 / 2, whose gradient is the unbiased KL gradient on-policy); d = ref - policy log-prob, clamped.",
+    )
     num_iterations: int = _f(1, "Passes (mu) over each rollout batch; >1 uses old log-probs for the ratio.")
     mini_batches: int = _f(1, "Optimiser steps per pass: the rollout batch is split into this many parts.")
 
@@ -248,8 +258,13 @@ class TrainConfig(BaseModel):
             bad(f"beta={self.beta} must be >= 0 (0 disables the KL term and the reference model).")
         if self.temperature <= 0.0:
             bad(f"temperature={self.temperature} must be > 0; GRPO needs sampled, varied completions.")
-        if not 0.0 < self.top_p <= 1.0:
-            bad(f"top_p={self.top_p} must be in (0, 1].")
+        if self.top_p != 1.0:
+            bad(
+                f"top_p={self.top_p}: rollouts must sample the full distribution (top_p=1.0), because the learner's "
+                "log-probs ignore nucleus truncation and the ratio and KL would be computed off-policy."
+            )
+        if self.kl_estimator not in KL_ESTIMATORS:
+            bad(f"kl_estimator={self.kl_estimator!r} is unknown; use one of {KL_ESTIMATORS}.")
         if self.learning_rate <= 0 or self.sft_learning_rate <= 0:
             bad("learning_rate and sft_learning_rate must be > 0.")
         if self.weight_decay < 0 or self.max_grad_norm < 0:

@@ -1,14 +1,18 @@
-"""The GRPO objective on tensors: per-token log-probs, clipped ratio, k3 KL, aggregation.
+"""The GRPO objective on tensors: per-token log-probs, clipped ratio, KL penalty, aggregation.
 
 Shapes follow TRL: prompts left-padded, completions right-padded, `mask` (B, T) marks real
 completion tokens. The objective per token is
 
-    -min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A) + beta * k3(ref || policy)
+    -min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A) + beta * kl(ref || policy)
 
-with r = exp(logp - old_logp) and k3 = exp(ref - logp) - (ref - logp) - 1 (Schulman's unbiased,
-non-negative estimator). Aggregation is expressed as per-token *weights* that sum the loss over
-the whole optimiser batch, so splitting a batch into micro-batches (by token budget) gives the
-same gradient as one big batch:
+with r = exp(logp - old_logp) and, for d = ref - logp clamped to [-KL_LOG_RATIO_CLAMP, +...]:
+k3 = exp(d) - d - 1 (Schulman's unbiased, non-negative estimator; TRL's) or k2 = d^2 / 2 (its
+gradient is the unbiased gradient of the KL on-policy). The per-token value is capped at
+KL_VALUE_CLAMP (as verl does), so one token the policy has moved far from the reference
+(exp(d) overflows in k3) cannot swamp the batch's gradient.
+
+Aggregation is expressed as per-token *weights* that sum the loss over the whole optimiser batch,
+so splitting a batch into micro-batches (by token budget) gives the same gradient as one big batch:
 
 - `sequence`: mean over each sequence's tokens, then mean over sequences (TRL `grpo`).
 - `token`: mean over all tokens of the batch (TRL `bnpo`; DAPO on one process).
@@ -20,13 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
+
+KL_ESTIMATORS = ("k3", "k2")
+KL_LOG_RATIO_CLAMP = 20.0
+KL_VALUE_CLAMP = 10.0
 
 
 @dataclass
 class LossOutput:
     loss: torch.Tensor  # scalar, differentiable
-    kl: float  # token-mean k3 KL (0 when beta == 0)
+    kl: float  # token-mean KL estimate (k3 or k2; 0 when beta == 0)
     clip_low: float  # fraction of tokens clipped at the floor with A < 0
     clip_high: float  # fraction clipped at the ceiling with A > 0
     clip_region: float
@@ -97,12 +104,35 @@ def per_token_logps(
     logits = out.logits[:, :-1, :] / temperature
     targets = input_ids[:, -logits_to_keep:]
     logps = selective_log_softmax(logits, targets)
-    entropy = None
-    if with_entropy:
-        with torch.no_grad():
-            p = F.softmax(logits.float(), dim=-1)
-            entropy = -(p * torch.log(p.clamp(min=1e-12))).sum(-1)
+    entropy = token_entropy(logits) if with_entropy else None
     return logps, entropy
+
+
+def token_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy (B, T) of softmax(logits), one sequence at a time in fp32 (never a (B, T, V) fp32 copy).
+
+    H = logsumexp(x) - sum(softmax(x) * x); a metric, so no gradient.
+    """
+    with torch.no_grad():
+        rows = []
+        for row_logits in logits:
+            row = row_logits.float()
+            lse = torch.logsumexp(row, dim=-1, keepdim=True)
+            rows.append((lse - (torch.exp(row - lse) * row).sum(-1, keepdim=True)).squeeze(-1))
+            del row
+        return torch.stack(rows)
+
+
+def kl_penalty(logps: torch.Tensor, ref_logps: torch.Tensor, estimator: str = "k3") -> torch.Tensor:
+    """Per-token KL(policy || ref) estimate, clamped (see the module docstring)."""
+    diff = torch.clamp(ref_logps - logps, -KL_LOG_RATIO_CLAMP, KL_LOG_RATIO_CLAMP)
+    if estimator == "k3":
+        value = torch.exp(diff) - diff - 1
+    elif estimator == "k2":
+        value = 0.5 * diff.square()
+    else:
+        raise ValueError(f"kl_estimator={estimator!r}: use one of {KL_ESTIMATORS}.")
+    return torch.clamp(value, max=KL_VALUE_CLAMP)
 
 
 def grpo_loss(
@@ -118,6 +148,7 @@ def grpo_loss(
     weights: torch.Tensor | None = None,
     aggregation: str = "sequence",
     max_new_tokens: int | None = None,
+    kl_estimator: str = "k3",
 ) -> LossOutput:
     """The clipped GRPO loss; `weights` (from `loss_weights`) fix the aggregation over micro-batches."""
     mask = mask.to(logps.dtype)
@@ -129,14 +160,12 @@ def grpo_loss(
     ratio = torch.exp(logps - old_logps)
     clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)
     per_token = -torch.min(ratio * adv, clipped * adv)
-    kl_value = 0.0
+    per_token_kl = None
     if beta != 0.0:
         if ref_logps is None:
             raise ValueError("beta != 0 needs ref_logps from the frozen reference model.")
-        diff = ref_logps - logps
-        per_token_kl = torch.exp(diff) - diff - 1
+        per_token_kl = kl_penalty(logps, ref_logps, kl_estimator)
         per_token = per_token + beta * per_token_kl
-        kl_value = float((per_token_kl.detach() * mask).sum() / mask.sum().clamp(min=1.0))
     if weights is None:
         weights = loss_weights(mask, aggregation, max_new_tokens=max_new_tokens)
     loss = (per_token * weights.to(per_token.dtype)).sum()
@@ -145,5 +174,7 @@ def grpo_loss(
         low = ((ratio < 1 - epsilon_low) & (adv < 0)).to(mask.dtype)
         high = ((ratio > 1 + epsilon_high) & (adv > 0)).to(mask.dtype)
         region = torch.clamp(low + high, max=1.0)
-        stats = [float((t * mask).sum() / n) for t in (low, high, region, ratio)]
-    return LossOutput(loss, kl_value, stats[0], stats[1], stats[2], stats[3], int(mask.sum()))
+        kl = per_token_kl if per_token_kl is not None else torch.zeros_like(mask)
+        # One host sync for every statistic (not one per float()).
+        stats = torch.stack([(t * mask).sum() / n for t in (kl, low, high, region, ratio)] + [mask.sum()]).tolist()
+    return LossOutput(loss, stats[0], stats[1], stats[2], stats[3], stats[4], int(stats[5]))

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
-from inference.backends.base import SamplingParams
+from inference.backends.base import Completion, SamplingParams
 from inference.backends.transformers import TransformersBackend
 
 
@@ -62,6 +62,16 @@ class PolicyBackend(TransformersBackend):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._lock = threading.Lock()
 
+    def _completion(
+        self, row: int, ids: list[int], prompt_tokens: int, logprobs: list[list[float]] | None
+    ) -> Completion:
+        """The backend's completion, plus which stop id ended it (`extra["stop_token_id"]`): a model with
+        several EOS ids must be trained on the one it sampled, not on `tokenizer.eos_token_id`."""
+        completion = super()._completion(row, ids, prompt_tokens, logprobs)
+        if completion.finish_reason == "stop":
+            completion.extra["stop_token_id"] = int(ids[len(completion.token_ids)])
+        return completion
+
     def _processors(self, params: SamplingParams, rows: int, on_tokens: Any) -> LogitsProcessorList:
         """Unconstrained rollouts (the norm in training) need no grammar engine at all, only the warpers."""
         if params.constrained or on_tokens is not None:
@@ -84,7 +94,6 @@ class Rollout:
         self.model = model
         self.tokenizer = tokenizer
         self.backend = PolicyBackend(model, tokenizer, static_cache=static_cache, max_cache_len=max_cache_len)
-        self.stop_id = tokenizer.eos_token_id
         self.stats: dict[str, float] = {}
 
     def generate(
@@ -107,7 +116,8 @@ class Rollout:
         samples = []
         for i, c in enumerate(completions):
             group = i // n
-            ids = list(c.token_ids) + ([self.stop_id] if c.finish_reason == "stop" else [])
+            # The stop token the model actually sampled (one of possibly several EOS ids) ends the sequence.
+            ids = list(c.token_ids) + ([int(c.extra["stop_token_id"])] if c.finish_reason == "stop" else [])
             samples.append(Sample(group, list(prompt_ids[group]), ids, c.text, c.finish_reason))
         tokens = sum(len(s.completion_ids) for s in samples)
         self.stats = {"rollout_seconds": seconds, "rollout_tokens": tokens, "rollout_tokens_per_s": tokens / seconds}
