@@ -5,9 +5,9 @@
 
 Input lines are those of `python -m inference generate --jsonl IN OUT`: {"line", "key", "note",
 "tokens", "seconds", "error"}, plus "raw", "finish_reason" or "truncated" when present. A line is
-matched to its example by key ("D2N068" or "aci-valid-D2N068"), else by the input's row order
-("line": a CSV row number or a JSONL line number, each counting the dataset's own order); an
-example with no line scores as a missing note (invalid, ROUGE 0), and is counted. A line with an
+matched to its example by key ("D2N068" or "aci-valid-D2N068"); for MTS-Dialog generated from its
+CSV (no key) by the CSV line's ID; else by the input's row order ("line"). An example with no line
+scores as a missing note (invalid, ROUGE 0) and is counted; a file matching no example is refused. A line with an
 error is an invalid note; an error that says Truncated (or finish_reason "length") counts as runaway.
 
 Prints a Markdown table, one row per predictions file plus the clinicians' own notes (the
@@ -19,6 +19,7 @@ and per-note metrics. Metric definitions: training/evaluation/metrics.py.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import multiprocessing
 import os
@@ -30,10 +31,10 @@ from typing import Any
 
 from inference.schema import SECTION_KEYS
 
-from .datasets import DatasetError, load_examples
+from .datasets import _MTS_FILES, DatasetError, datasets_dir, load_examples
 from .metrics import CLINICIANS, note_metrics, reference_predictions, summarise
 
-__all__ = ["align", "main", "markdown_table", "read_predictions", "score_files"]
+__all__ = ["align", "csv_line_keys", "main", "markdown_table", "read_predictions", "score_files"]
 
 
 class PredictionsError(ValueError):
@@ -75,9 +76,32 @@ def _prediction(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def align(examples: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict], int]:
-    """Predictions in the order of `examples`, matched by key then by row order; and how many are missing."""
+def csv_line_keys(dataset: str) -> dict[int, str]:
+    """{CSV line number: example key} for a public dataset, numbered as `inference generate --jsonl in.csv` does.
+
+    MTS-Dialog rows carry no key the generator copies, and the loader skips rows it cannot map, so
+    a line's position is not its example's; its ID is. Empty for other datasets.
+    """
+    name, _, split = dataset.partition(":")
+    if name != "mts-dialog":
+        return {}
+    path = datasets_dir() / "mts-dialog" / _MTS_FILES.get(split or "valid", "")
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        return {line: f"mts-{split or 'valid'}-{row.get('ID')}" for line, row in enumerate(csv.DictReader(fh), 2)}
+
+
+def align(
+    examples: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]], line_keys: Mapping[int, str] | None = None
+) -> tuple[list[dict], int]:
+    """Predictions in the order of `examples`, matched by key, else line (via `line_keys`), else row order.
+
+    Returns them and how many examples have none.
+    """
     by_key = {str(row["key"]): row for row in rows if row.get("key")}
+    if not by_key and line_keys:
+        by_key = {line_keys[int(row["line"])]: row for row in rows if int(row.get("line") or 0) in line_keys}
     keyed = bool(by_key)
     first_line = min(int(row.get("line") or 0) for row in rows)
     by_position = {int(row.get("line") or 0) - first_line: row for row in rows}
@@ -107,12 +131,28 @@ def _rows(examples: Sequence[Mapping[str, Any]], predictions: Sequence[Mapping[s
 
 
 def score_files(
-    examples: Sequence[Mapping[str, Any]], files: Sequence[Path], labels: Sequence[str], *, workers: int = 1
+    examples: Sequence[Mapping[str, Any]],
+    files: Sequence[Path],
+    labels: Sequence[str],
+    *,
+    workers: int = 1,
+    line_keys: Mapping[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One entry per predictions file, then the clinicians' row: {label, file, missing, summary, notes}."""
     out = []
     for path, label in zip(files, labels, strict=True):
-        predictions, missing = align(examples, read_predictions(path))
+        predictions, missing = align(examples, read_predictions(path), line_keys)
+        if missing == len(examples):
+            keys = [str(ex.get("key")) for ex in examples[:2]]
+            raise PredictionsError(
+                f"{path}: no line matches an example of the dataset (its keys look like {keys}); "
+                "check --dataset/--split/--limit against the file the notes were generated from."
+            )
+        if missing:
+            print(
+                f"warning: {path}: {missing} of {len(examples)} examples have no note (scored as invalid)",
+                file=sys.stderr,
+            )
         rows = _rows(examples, predictions, workers)
         out.append({"label": label, "file": str(path), "missing": missing, "summary": summarise(rows), "notes": rows})
     rows = _rows(examples, reference_predictions(examples), workers)
@@ -185,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         examples = load_examples(args.dataset, split=args.split, limit=args.limit)
-        scored = score_files(examples, args.predictions, labels, workers=args.workers)
+        line_keys = csv_line_keys(args.dataset)
+        scored = score_files(examples, args.predictions, labels, workers=args.workers, line_keys=line_keys)
     except (DatasetError, PredictionsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -49,6 +49,31 @@ class _Tokenizer(tokenizers.Tokenizer):
         return rouge_tokenize.tokenize(text, self._stemmer)
 
 
+def _lcs_table(ref: list[str], can: list[str]) -> list[list[int]]:
+    """rouge-score's LCS table, the same numbers, about twice as fast (locals, no 2-D indexing).
+
+    ROUGE-Lsum builds one table per (reference sentence, note sentence) pair; on clinician-length
+    notes that is ~75 % of scoring time. Installed over `rouge_scorer._lcs_table` below; a test
+    checks it against the original on random token lists.
+    """
+    prev = [0] * (len(can) + 1)
+    table = [prev]
+    for token in ref:
+        row, left = [0], 0
+        for j, other in enumerate(can):
+            if token == other:
+                left = prev[j] + 1
+            elif prev[j + 1] > left:
+                left = prev[j + 1]
+            row.append(left)
+        table.append(row)
+        prev = row
+    return table
+
+
+ROUGE_LCS_TABLE = rouge_scorer._lcs_table  # the library's own, kept for the equivalence test
+rouge_scorer._lcs_table = _lcs_table
+
 _TOKENIZER = _Tokenizer()
 _SCORERS: dict[tuple[str, ...], rouge_scorer.RougeScorer] = {}
 

@@ -99,3 +99,35 @@ def test_evaluation_report_shows_the_metrics_and_the_clinicians_column(tmp_path)
     assert "| ROUGE-1 F1 x100, whole note |" in markdown and "clinicians' notes |" in markdown
     assert "| Ungrounded numbers (share of numbers, valid notes) |" in markdown
     assert (tmp_path / "metrics.png").stat().st_size > 0
+
+
+def test_mts_dialog_predictions_from_the_csv_match_by_row_id(tmp_path, capsys):
+    examples = load_examples("mts-dialog:valid", limit=4)
+    lines = []
+    for line in (5, 4, 3, 2):  # written out of order, without keys, as `inference generate --jsonl the.csv` does
+        example = examples[line - 2]
+        note = {k: (example["reference"][k] or "") for k in ("S", "O", "A", "P")}
+        lines.append(json.dumps({"line": line, "key": None, "note": note, "error": None}))
+    path = tmp_path / "mts.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["--dataset", "mts-dialog:valid", "--limit", "4", "--predictions", str(path), "--workers", "1"]) == 0
+    assert "| mts | 4 | 100 % | 100 % | 0 % / 0 % | 100.0 [100.0, 100.0] |" in capsys.readouterr().out
+
+
+def test_score_cli_refuses_predictions_for_another_dataset(tmp_path, capsys):
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"key": "D9N999", "note": null, "error": "x"}\n')
+    assert main(["--dataset", "aci-bench:valid", "--limit", "2", "--predictions", str(other)]) == 2
+    assert "no line matches an example" in capsys.readouterr().err
+
+
+def test_fast_lcs_table_matches_rouge_score():
+    import random
+
+    from training.rewards import overlap
+
+    rng = random.Random(0)
+    for _ in range(500):
+        ref = [rng.choice("abcde") for _ in range(rng.randint(0, 12))]
+        can = [rng.choice("abcde") for _ in range(rng.randint(0, 12))]
+        assert overlap._lcs_table(ref, can) == overlap.ROUGE_LCS_TABLE(ref, can)
