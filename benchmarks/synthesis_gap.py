@@ -6,8 +6,9 @@
 Renders N visits of each synthetic style (realistic, the default, and tidy, the earlier one) with
 the same case seeds as `python -m training.synthesis --seed S`, and prints a markdown table of
 dialogue length (words; tokens of the default model's tokenizer when it is in var/models), turns,
-vocabulary, fillers, note section lengths (characters), notes that state vital signs and turns
-without a speaker label, next to ACI-Bench train (67 visits, `load_examples("aci-bench:train")`).
+vocabulary, fillers, note section lengths (characters), notes that state vital signs, notes with
+content the dialogue never states and turns without a speaker label, next to ACI-Bench train
+(67 visits, `load_examples("aci-bench:train")`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from training.evaluation.datasets import load_examples  # noqa: E402
+from training.rewards.grounding import ungrounded  # noqa: E402
 from training.synthesis import RealisticRenderer, SynthesisConfig, render_range  # noqa: E402
 from training.synthesis.gap import corpus_stats, vocabulary  # noqa: E402
 
 DEFAULT_TOKENIZER = ROOT / "var" / "models" / "smollm2-135m-instruct" / "tokenizer.json"
+
+
+def grounding(examples: list[dict[str, Any]]) -> dict[str, float]:
+    """Shares of reference notes with a number, or any number/drug/diagnosis, the dialogue never states
+    (the grounding rule of training.rewards.grounding, spoken numbers normalised)."""
+    numbers = anything = 0
+    for example in examples:
+        note = "\n".join(str(v or "") for v in example["reference"].values())
+        found = ungrounded(note, example["dialogue"])
+        numbers += bool(found.ungrounded_values)
+        anything += bool(found.count)
+    n = max(len(examples), 1)
+    return {"ungrounded_numbers": numbers / n, "ungrounded_any": anything / n}
 
 
 def token_counter(path: Path | None) -> Callable[[str], int] | None:
@@ -62,6 +77,8 @@ def table(columns: dict[str, dict[str, Any]]) -> str:
             for key in ("S", "O", "A", "P")
         ],
         ("notes that state vital signs", lambda s: _pct(s["notes_with_vitals"])),
+        ("notes with a number the dialogue never states", lambda s: _pct(s["ungrounded_numbers"])),
+        ("notes with any number, drug or diagnosis never stated", lambda s: _pct(s["ungrounded_any"])),
         ("turns without a speaker label", lambda s: _pct(s["unlabeled_turns"])),
         ("visits with an unlabelled turn", lambda s: _pct(s["visits_with_unlabeled_turns"])),
         ("turns given to the wrong speaker", lambda s: _pct(s.get("swapped_turns"))),
@@ -92,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         stats = corpus_stats(examples, reference_vocab=reference, count_tokens=count)
         stats["swapped_turns"] = renderer.swapped_turns / max(renderer.turns, 1) if renderer else 0.0
         stats["render_seconds"] = round(time.perf_counter() - started, 1)
+        stats |= grounding(examples)
         columns[f"synthetic, {style}"] = stats
     aci = corpus_stats(real, reference_vocab=reference, count_tokens=count)
     aci["swapped_turns"] = None  # not annotated in ACI-Bench
+    aci |= grounding(real)
     columns["ACI-Bench train"] = aci
     print(f"python benchmarks/synthesis_gap.py --n {args.n} --seed {args.seed}\n")
     print(table(columns))

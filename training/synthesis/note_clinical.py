@@ -93,9 +93,9 @@ class _Note:
     def texts(self, kind: str) -> list[str]:
         return [_lower(f.text) for f in self.case.of(kind)]
 
-    def summary(self) -> str:
+    def summary(self, history: bool = True) -> str:
         chief = self.case.one("chief_complaint")
-        history = self.texts("history")
+        history = self.texts("history") if history else []
         text = f"{self.name} is a {self.age} {self.noun}"
         if history:
             text += f" with a past medical history significant for {_join(history)},"
@@ -192,7 +192,7 @@ class _Note:
     def assessment(self) -> str:
         case = self.case
         diagnosis = case.one("diagnosis")
-        lines = [self.summary()]
+        lines = [self.summary(history=False)]
         if diagnosis is None:
             return "\n".join(lines)
         lines.append(_period(_cap(diagnosis.text)))

@@ -137,6 +137,9 @@ def _normal_findings(case: Case, rng: random.Random) -> list[Fact]:
     busy = {system_of(f.text) for f in involved}
     options = [pair for system, pairs in NORMAL_EXAM.items() if system not in busy for pair in pairs]
     options = [(c, lay) for c, lay in options if not _related(c, involved)]
+    severity = case.one("severity")
+    if case.specialty_slug != "emergency_medicine" and (severity is None or float(severity.value or 0) <= 5):
+        options.append(("alert and in no acute distress", "you look comfortable"))
     chosen = rng.sample(options, min(len(options), rng.choice((0, 1, 2, 2, 3, 4))))
     return [Fact("O", "exam", clinical, (clinical, lay)) for clinical, lay in chosen]
 
@@ -641,6 +644,24 @@ _PLAN_VERBS = {
 _ADULT_WORDS = re.compile(r"\b(work|kids|wedding|schedule|insurance|takeout|shifts|husband|wife)\b")
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def complete_forms(fact: Fact) -> tuple[str, ...]:
+    """The surface forms that keep every number of the fact's clinical wording (in digits or words), so
+    a note written in that wording states nothing the visit did not say ("a few beers" is not
+    "4-6 beers on weekends", "amlodipine" is not "amlodipine 5 mg once daily")."""
+    wanted = _NUMBER.findall(fact.text)
+    if fact.value is not None or not wanted:  # a measured value: its forms are that value said differently
+        return fact.surface_forms
+
+    def keeps(form: str) -> bool:
+        low = form.lower()
+        return all(n in low or ("." not in n and int_words(int(n)) in low) for n in wanted)
+
+    return tuple(form for form in fact.surface_forms if keeps(form)) or (fact.text,)
+
+
 def _merge(turns: Dialogue) -> Dialogue:
     """Consecutive turns of one speaker become one, as a transcript shows them (an interrupted turn,
     ending in "-", stays cut)."""
@@ -685,7 +706,7 @@ class _RealVisit:
             self.pat(self.pick(*BACKCHANNELS))
 
     def form(self, fact: Fact, lay: bool = True) -> str:
-        forms = fact.surface_forms
+        forms = complete_forms(fact)
         if lay and len(forms) > 1 and self.chance(0.8):
             return _lower(self.rng.choice(forms[1:]))
         return _lower(forms[0])
@@ -1018,7 +1039,7 @@ class _RealVisit:
                     "remind me what you're on right now.",
                 )
             )
-            spoken = [self.rng.choice(m.surface_forms) for m in meds]
+            spoken = [self.rng.choice(complete_forms(m)) for m in meds]
             self.pat(
                 self.pick(
                     f"{self.um()}i take {_join(spoken)}.",
@@ -1062,7 +1083,8 @@ class _RealVisit:
         for fact in facts:
             if not together:
                 self.doc(self.pick(*questions[social_topic(fact.text)]))
-            spoken = self.rng.choice(fact.surface_forms[1:]) if len(fact.surface_forms) > 1 else fact.text
+            forms = complete_forms(fact)
+            spoken = self.rng.choice(forms[1:]) if len(forms) > 1 else fact.text
             self.pat(f"{self.um()}{_lower(_first_person(spoken))}.")
             if not together:
                 self.nod(0.2)
@@ -1279,8 +1301,9 @@ class _RealVisit:
         elif fact.kind == "referral":
             self.doc(self.pick(f"i'm also going to refer you to {text}.", f"and i want you to see {text}."))
         elif fact.kind == "follow_up":
-            lay = len(fact.surface_forms) > 1 and self.chance(0.6)
-            said = _lower(fact.surface_forms[1]) if lay else text
+            forms = complete_forms(fact)
+            lay = len(forms) > 1 and self.chance(0.6)
+            said = _lower(forms[1]) if lay else text
             if lay and said.startswith(("i'll", "i ")):
                 self.doc(f"and {said}, okay?")
             else:
@@ -1288,7 +1311,8 @@ class _RealVisit:
                     self.pick(f"and i'd like to {said}.", f"so {said}, okay?") if lay else f"and let's do a {text}."
                 )
         else:
-            said = _lower(fact.surface_forms[1]) if len(fact.surface_forms) > 1 and self.chance(0.5) else text
+            forms = complete_forms(fact)
+            said = _lower(forms[1]) if len(forms) > 1 and self.chance(0.5) else text
             self.doc(self.pick(f"and, you know, {said}.", f"also, {said}.", f"one more thing: {said}."))
         if self.chatty(0.8):
             kind = fact.kind if fact.kind in ELABORATIONS else "other"

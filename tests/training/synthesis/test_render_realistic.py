@@ -8,6 +8,7 @@ import statistics
 import pytest
 
 from training.rewards.facts import FactJudge
+from training.rewards.grounding import ungrounded
 from training.rewards.text import numbers
 from training.synthesis import (
     RealisticRenderer,
@@ -75,6 +76,16 @@ def test_the_clinical_note_scores_full_marks_with_its_own_facts_and_adds_nothing
             assert verdict.details["unsupported"] == [], (key, verdict.reason, note[key])
             assert verdict.details["misplaced"] == [], (key, verdict.reason)
             assert verdict.score >= 0.99, (key, verdict.reason, note[key])
+
+
+def test_no_number_or_drug_in_a_note_that_the_visit_never_says(visits):
+    # the grounding rule the evaluation applies to every model (spoken numbers normalised); the clinical
+    # wording of a lay answer ("a few beers" -> "4-6 beers on weekends") would break it, so visits say it whole
+    _, pairs = visits
+    for stated, dialogue in pairs[:150]:
+        note = "\n".join(stated.reference_note().values())
+        found = ungrounded(note, dialogue)
+        assert not found.ungrounded_values and not found.ungrounded_drugs, (found.items, stated.condition)
 
 
 def test_notes_have_the_clinicians_sections(visits):
