@@ -43,7 +43,14 @@ _RUN = re.compile(
     rf"|[\s-]+and[\s-]+a[\s-]+half\b)*",
     re.IGNORECASE,
 )
-_ENUMERATOR = re.compile(rf"\b(number|problem|issue|item)\s+(?:{_WORD}|\d{{1,2}})\b(?!\s*(?:%|percent|mg))", re.I)
+# "number one , your diabetes", "problem two is the knee": an enumerator, when the list word is not
+# a reading's label ("top number one forty" is 140) and a pause or a new clause follows it.
+_ENUMERATOR = re.compile(
+    r"(?<!top )(?<!bottom )(?<!upper )(?<!lower )\b(number|problem|issue|item)\s+"
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|\d)\b"
+    r"(?=\s*[,.;:?!]|\s+(?:is|was|your|the|for|we|i|you|and|on)\b|\s*$)",
+    re.IGNORECASE,
+)
 _BABY_ASPIRIN = re.compile(r"\bbaby aspirin\b", re.IGNORECASE)  # the 81 mg tablet, by its everyday name
 _HALF = re.compile(r"\b(?:a half|half an?)\b(?! (?:hour|day|week|month|year)s?\b)", re.IGNORECASE)  # "half a cc"
 # "three to four hundred" -> "300 to 400": the scale said once covers both ends of a range
@@ -177,6 +184,8 @@ def normalise_spoken_numbers(text: str) -> str:
     '1000 mg, 0.5 ml, 300 to 400s, the aspirin 81 mg'
     >>> normalise_spoken_numbers("see you in a week, twice a day")
     'see you in 1 week, twice a day'
+    >>> normalise_spoken_numbers("top number one forty , bottom number ninety . number two is your knee")
+    'top number 140 , bottom number 90 . number is your knee'
     """
     text = _ENUMERATOR.sub(lambda m: m.group(1), text)
     text = _BABY_ASPIRIN.sub("aspirin 81 mg", text)
