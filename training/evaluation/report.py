@@ -89,11 +89,13 @@ def comparison_table(reports: Sequence[EvalReport]) -> str:
         if calibration:
             row += f" {_cell(calibration.get(key)) if key in _CALIBRATED else ''} |"
         lines.append(row)
-    lines.append("| examples | " + " | ".join(str(s["examples"]) for s in summaries) + " |")
+    extra = f" {calibration['notes']} |" if calibration else ""
+    lines.append("| examples | " + " | ".join(str(s["examples"]) for s in summaries) + " |" + extra)
     lines.append(
         "| generation / judge errors | "
         + " | ".join(f"{s['generation_errors']} / {s['judge_errors']}" for s in summaries)
         + " |"
+        + (" |" if calibration else "")
     )
     return "\n".join(lines)
 
