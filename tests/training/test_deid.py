@@ -125,3 +125,45 @@ def test_generated_structured_identifiers_never_survive(area, exchange, line, se
     for identifier in (f"{exchange}{sep}{line:04d}", email, ssn_text, str(mrn)):
         assert identifier not in out
     assert "BP 120/80, temp 98.6." in out and find_residual_identifiers(out) == []
+
+
+# --- issue 17 item 8: the forms that used to leak, and recall on the whole suite ------------------
+
+
+def test_recall_on_the_identifier_suite_is_at_least_99_percent() -> None:
+    from tests.training.deid_suite import SUITE
+    from training.deid.recall import measure
+
+    table, misses = measure(SUITE)
+    caught, total = sum(row[0] for row in table.values()), sum(row[1] for row in table.values())
+    assert total >= 200 and caught / total >= 0.99, misses
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my husband always drives me to dialysis",
+        "hi , good to see you . how are you doing ?",
+        "the doctor will see you now , she may order an x-ray",
+        "I walk 20 minutes down the road every day and take 2 tablets a day",
+        "Icy Hot and Allegra help. Foley catheter removed. Gleason 7. March was hard.",
+    ],
+)
+def test_ordinary_words_in_name_contexts_are_kept(text: str) -> None:
+    assert _scrub(text) == text
+
+
+def test_a_lowercase_name_after_a_relative_is_scrubbed_everywhere_in_the_example() -> None:
+    result = deidentify_example(
+        [{"speaker": "patient", "text": "my wife marguerite noticed it . marguerite thinks it's worse"}],
+        {"signed": {"S": "Wife (Marguerite) noticed the rash.", "O": "", "A": "", "P": ""}},
+    )
+    assert "marguerite" not in str(result.dialogue).lower() and "Marguerite" not in str(result.notes)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("write to k at gmail dot com", "spelled-out email"), ("seen 14-Mar-2024", "date")],
+)
+def test_the_residual_check_flags_forms_a_scrub_might_miss(text: str, kind: str) -> None:
+    assert kind in find_residual_identifiers(text)

@@ -27,7 +27,13 @@ from training.deid.lexicon import (
     COMMON_FIRST_NAMES,
     COMMON_LAST_NAMES,
     EPONYM_CONTEXT,
+    FIRST_NAMES_EXTENDED,
+    LAST_NAMES_EXTENDED,
+    NAME_FOLLOWERS,
+    NAMES_LOWER,
+    NOT_AFTER_RELATIVE,
     NOT_NAMES,
+    NOT_NAMES_EXTENDED,
     ROLE_SPEAKERS,
     US_STATES,
 )
@@ -48,6 +54,12 @@ _MONTHS = (
 _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
 _WEEKDAY = r"(?:(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?\.?,?\s+)?"
 _YEAR = r"(?:19|20)\d{2}"
+_ORDINAL = (
+    r"(?:(?:twenty|thirty)[- ])?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|tenth|eleventh|"
+    r"twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth"
+)
+# Upper-case letters of the Latin, Greek and Cyrillic scripts: names are not only ASCII (Zoë Ølstad).
+_UPPER = "[" + "".join(sorted({c for c in map(chr, range(0x41, 0x530)) if c.isupper()})) + "]"
 
 _DATE_PATTERNS = [
     # 2024-03-14, 2024/03/14
@@ -63,15 +75,31 @@ _DATE_PATTERNS = [
     # 3/14 (month/day) only after a date cue, to spare ratios such as 120/80
     r"(?<=\bon )(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\b(?!/)",
     r"(?:(?<=\bDOB )|(?<=\bDOB: ))(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\b(?!/)",
+    # 14-Mar-2024, 02-NOV-21, 3 mar 2023
+    rf"(?i:\b{_DAY}[-\s]{_MONTHS}[-\s](?:\d{{4}}|\d{{2}})\b)",
+    # transcripts in lower case, spelled-out days: "june 5th", "january the 9th", "march fourteenth"
+    rf"(?i:\b{_WEEKDAY}{_MONTHS}\s+(?:the\s+)?(?:{_ORDINAL}|{_DAY}\b)(?:,?\s+{_YEAR})?)",
+    rf"(?i:\b(?:the\s+)?(?:{_ORDINAL}|{_DAY})\s+of\s+{_MONTHS}(?:,?\s+{_YEAR})?)",
+    rf"(?i:\b{_MONTHS}\s+(?:of\s+)?{_YEAR}\b)",
+    # month/year: "started insulin 11/2019"
+    rf"\b(?:0?[1-9]|1[0-2])/{_YEAR}\b",
 ]
 
 _EMAIL = r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"
+# said aloud: "john dot smith at gmail dot com", "maria.lopez AT hospital DOT org"
+_SPELLED_EMAIL = (
+    r"(?i:\b[\w.+-]+(?:\s+(?:dot|underscore|dash|hyphen)\s+[\w+-]+)*\s+at\s+[\w-]+(?:\s+dot\s+[\w-]+)*"
+    r"\s+dot\s+(?:com|org|net|edu|gov|co|uk|io|us|ca|de|fr|es|nl|au|info|me)\b)"
+)
 _URL = r"\b(?:https?://|www\.)[^\s<>\"')\]]+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|gov|edu|health|io|us)(?:/[^\s<>\"')\]]*)?"
 _IPV4 = r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"
 _IPV6 = r"\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b|\b(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4})?\b"
 _SSN = (
     r"\b\d{3}-\d{2}-\d{4}\b|(?<=SSN )\d{9}\b|(?i:(?<=social security number )|(?<=social security )|(?<=ssn: ))\d{9}\b"
 )
+_DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_SPELLED_PHONE = rf"(?i:\b{_DIGIT_WORD}(?:[\s,.-]+{_DIGIT_WORD}){{6,}}\b)"
+_PAGER = r"(?i:(?<=pager )|(?<=beeper )|(?<=bleep )|(?<=extension )|(?<=ext\. )|(?<=ext ))\d[\d-]{3,}\b"
 _PHONE = (
     r"(?:(?<=\s)|(?<=^)|(?<=[(:,]))(?:\+?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]\d{4}\b(?:\s*(?:x|ext\.?)\s*\d{1,5})?"
     r"|\+\d{1,3}(?:[\s.-]\d{1,4}){2,5}\b"
@@ -82,7 +110,7 @@ _ID_CUE = (
     r"account(?: number| no\.?| #)?|acct\.?(?: #| no\.?)?|patient id|member id|member number|policy(?: number| #)?|"
     r"insurance id|subscriber id|group(?: number| #)|license(?: number| #)?|DL|passport(?: number| #)?|"
     r"claim(?: number| #)|case(?: number| #)|encounter(?: number| #)|visit(?: number| #)|ID|NPI|DEA|"
-    r"serial(?: number| #)?|device id|vin|plate(?: number)?)"
+    r"serial(?: number| #)?|device id|vin|plate(?: number)?|medicare(?: number| id)?|medicaid(?: number| id)?)"
 )
 _ID_WITH_CUE = (
     rf"(?i:\b{_ID_CUE})(?:\s*(?:is|was|:|#|number|no\.?|=))*\s*(?P<id>[A-Za-z]{{0,4}}[-#]?\d[\dA-Za-z-]{{3,}})"
@@ -94,18 +122,32 @@ _STREET_SUFFIX = (
 )
 _UNIT = r"(?:,?\s+(?:Apt|Apartment|Unit|Suite|Ste|Room|Rm|Floor|Fl|#)\.?\s*#?\s*[\w-]+)?"
 _CITY_STATE_ZIP = r"(?:,?\s+(?:[A-Z][a-z]+\s){0,2}[A-Z][a-z]+,?\s+(?:[A-Z]{2}|[A-Z][a-z]+)(?:\s+\d{5}(?:-\d{4})?)?)?"
-_ADDRESS = (
-    rf"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9][\w'’]*\.?\s+){{1,4}}{_STREET_SUFFIX}\b\.?{_UNIT}{_CITY_STATE_ZIP}"
-    r"|\b(?i:P\.?\s?O\.?\s+Box)\s+\d+"
+_MEASURE = (
+    r"(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|blocks?|miles?|km|meters?|feet|steps?|flights?|"
+    r"times?|mg|pills?|tablets?|tabs?|capsules?|puffs?|units?|cups?|glasses?|drinks?|cigarettes?|packs?|kids?)"
 )
+_ADDRESS = (
+    rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9][\w'’]*\.?\s+){{1,4}}{_STREET_SUFFIX}\b\.?{_UNIT}"
+    rf"{_CITY_STATE_ZIP}"
+    r"|\b(?i:P\.?\s?O\.?\s+Box)\s+\d+"
+    # lower case, as speech recognition writes it: "42 maple street" (not "20 minutes down the road")
+    rf"|(?i:\b\d{{1,6}}[a-z]?\s+(?!{_MEASURE}\b)(?:[a-z][\w'’]*\s+){{1,3}}"
+    r"(?:street|avenue|road|lane|drive|court|boulevard|terrace|circle|parkway|st|ave|rd|ln|blvd)\b\.?)"
+    # street-first countries: "77 Rue de Rivoli", "12 Calle Mayor"
+    r"|(?i:\b\d{1,5},?\s+(?:rue|avenue|boulevard|chemin|calle|avenida|rua|via|viale|piazza|strasse|straße|ulica)"
+    r"(?:\s+[^\W\d_][\w'’-]*){1,4})"
+)
+# UK and Canadian postcodes, and a European postcode written before its town after a comma
+_POSTCODE = rf"\b[A-Z]{{1,2}}\d[A-Z\d]?\s+\d[A-Z]{{2}}\b|\b[A-Z]\d[A-Z]\s\d[A-Z]\d\b|(?<=, )\d{{4,5}}(?=\s+{_UPPER})"
 _ZIP = (
     rf"(?:(?<=\b(?:{'|'.join(sorted(US_STATES))}) )|(?i:(?<=zip )|(?<=zip: )|(?<=zip code )|(?<=zip code is )|"
     r"(?<=postal code )|(?<=zipcode )))\d{5}(?:-\d{4})?\b|\b\d{5}-\d{4}\b"
 )
 _RESIDENCE = (
-    r"(?i:\b(?:live|lives|living|lived|moved|move|staying|stay|grew up|born|from|reside|resides)\s+"
-    r"(?:here\s+)?(?:in|to|at|from|near|outside|over in)\s+)"
-    r"(?P<place>(?:[A-Z][a-z]+)(?:\s+[A-Z][a-z]+){0,2})"
+    r"(?i:\b(?:(?:live|lives|living|lived|moved|move|staying|stay|grew up|born|from|reside|resides)\s+"
+    r"(?:here\s+)?(?:in|to|at|from|near|outside|over in)|(?:I'm|I am|we're|we are|he's|she's|originally|came|comes)"
+    r"\s+from)\s+)"
+    rf"(?P<place>(?:{_UPPER}[^\W\d_]+)(?:\s+{_UPPER}[^\W\d_]+){{0,2}})"
 )
 
 _WORD_AGES = "|".join(["ninety", "a hundred", "one hundred", "hundred"])
@@ -113,7 +155,8 @@ _AGE_UNIT = r"(?:[- ]?(?:years?|yrs?|yo\b|y/o|y\.o\.)(?:[- ]old)?)"
 _AGE_NUMBER = r"(?:9\d|1[01]\d)(?!\+)"
 _AGE_PATTERNS = [
     rf"\b(?P<n>{_AGE_NUMBER}){_AGE_UNIT}",
-    rf"(?i:\b(?:aged?|age:|I'm|I am|she's|he's|she is|he is|turned|turning|will be)\s+)(?P<n>{_AGE_NUMBER})\b"
+    rf"(?i:\b(?:aged?|age:|I'm|I am|she's|he's|she is|he is|turned|turning|will be|she'll be|he'll be|I'll be)\s+)"
+    rf"(?P<n>{_AGE_NUMBER})\b"
     r"(?!\s*(?:%|percent|kg|kilos?|lbs?|pounds|mg|mmhg|bpm|degrees|over|/|\.\d|minutes|mins|days|weeks|times))",
     rf"(?i:\b(?P<n>(?:{_WORD_AGES})(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?)"
     rf"(?:[- ]and[- ]\w+)?{_AGE_UNIT})",
@@ -121,7 +164,7 @@ _AGE_PATTERNS = [
 
 # --- names --------------------------------------------------------------------------------------
 
-_NAME_TOKEN = r"[A-Z][a-zA-Z'’-]+"
+_NAME_TOKEN = rf"{_UPPER}(?:[^\W\d_]|['’-](?=[^\W\d_]))+"
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev)\.?|Miss|Doctor|Professor|Nurse|Sister|Father|Officer|Judge|Coach)"
 _RELATIVE = (
     r"(?:wife|husband|partner|spouse|son|daughter|mother|mom|mum|father|dad|brother|sister|boyfriend|girlfriend|"
@@ -138,8 +181,20 @@ _NAME_CONTEXTS = [
     rf"bye|goodbye|welcome|nice to meet you|see you|take care)),?\s+(?P<name>{_NAME_TOKEN}(?:\s+{_NAME_TOKEN})?)",
     rf"(?i:\b(?:patient name|name|emergency contact|next of kin|guardian|signed by|attending|referred by|"
     rf"contact person)\s*:\s*)(?P<name>{_NAME_TOKEN}(?:,?\s+{_NAME_TOKEN}){{0,2}})",
+    # copy lists: "Cc: Leopold Vanderbilt, Oksana Petrenko"
+    rf"(?i:\b(?:cc|copies to|copy to)\s*:\s*)(?P<name>{_NAME_TOKEN}(?:,?\s+(?:and\s+)?{_NAME_TOKEN}){{0,7}})",
     # lower-case transcripts: "my name is maria lopez"
     r"(?i:\bmy name is\s+)(?P<lname>[a-z][a-z'-]+(?:\s+[a-z][a-z'-]+)?)",
+]
+_LOWER_WORD = r"[^\W\d_][^\W\d_'’-]*"
+# Lower-case transcripts ("my husband reginald", "hi , susan ,", "mister thompson"): the word after the
+# cue is a name when the name lists know it, or when it stands between commas after a relative.
+_LOWER_NAME_CONTEXTS = [
+    rf"(?i:\b(?:my|his|her|your|their|our)\s+{_RELATIVE}\s*(?P<comma>,)?\s*)(?P<w>{_LOWER_WORD})(?P<after>\s*,)?"
+    rf"(?:\s+(?P<w2>{_LOWER_WORD}))?",
+    rf"(?i:\b(?:hi|hello|hey|morning|afternoon|evening|thanks|thank you|bye|goodbye|welcome)\s*,?\s*)"
+    rf"(?P<w>{_LOWER_WORD})(?:\s+(?P<w2>{_LOWER_WORD}))?",
+    rf"(?i:\b(?:mister|missus|mr|mrs|ms|miss|dr|doctor)\.?\s+)(?P<w>{_LOWER_WORD})(?:\s+(?P<w2>{_LOWER_WORD}))?",
 ]
 
 
@@ -200,6 +255,18 @@ class Deidentifier:
                 for word in re.split(r"[\s,]+", groupdict["name"]):
                     if not self._add_name(word):
                         break
+        for pattern in _LOWER_NAME_CONTEXTS:
+            for match in re.finditer(pattern, text):
+                word, second = match.group("w"), match.group("w2")
+                groups = match.groupdict()
+                apposition = bool(groups.get("comma") and groups.get("after"))  # "my mom, evangeline, ..."
+                verb_follows = "comma" in groups and bool(second) and second.lower() in NAME_FOLLOWERS
+                unsure = word.lower() in _LOWER_STOP or word.lower() in NOT_AFTER_RELATIVE
+                if word.lower() in NAMES_LOWER or ((apposition or verb_follows) and not unsure):
+                    self._add_name(word.capitalize(), force=True)
+                    surname = second and second.lower() in NAMES_LOWER and second.lower() not in _LOWER_STOP
+                    if surname and not groups.get("after"):
+                        self._add_name(second.capitalize(), force=True)
         for match in re.finditer(_RESIDENCE, text):
             place = match.group("place")
             words = place.split()
@@ -210,8 +277,12 @@ class Deidentifier:
         # A common first name followed by a capitalised word: that word is the surname.
         for match in re.finditer(rf"\b(?P<first>{_NAME_TOKEN})\s+(?P<last>{_NAME_TOKEN})", text):
             first, last = match.group("first"), match.group("last")
-            known_first = first in COMMON_FIRST_NAMES or first in self.names
-            if known_first and last not in NOT_NAMES and not re.match(EPONYM_CONTEXT, text[match.end() :]):
+            known_first = first in COMMON_FIRST_NAMES or first in self.names or first in FIRST_NAMES_EXTENDED
+            known_last = last in LAST_NAMES_EXTENDED and not first.isupper()  # "Tamsin Holloway"
+            ordinary = (
+                {first, last} & (NOT_NAMES | NOT_NAMES_EXTENDED) or first.lower() in AMBIGUOUS_NAMES and not known_first
+            )
+            if (known_first or known_last) and not ordinary and not re.match(EPONYM_CONTEXT, text[match.end() :]):
                 self._add_name(first, force=True)
                 self._add_name(last, force=True)
 
@@ -228,6 +299,7 @@ class Deidentifier:
     def scrub(self, text: str) -> str:
         if not text:
             return text
+        text = self._sub(_SPELLED_EMAIL, "EMAIL", text)
         text = self._sub(_EMAIL, "EMAIL", text)
         text = self._sub(_URL, "URL", text)
         text = self._sub(_IPV4, "IP", text)
@@ -236,6 +308,9 @@ class Deidentifier:
         text = self._sub_group(_ID_WITH_CUE, "id", "ID", text)
         text = self._sub(_ADDRESS, "ADDRESS", text)
         text = self._sub(_ZIP, "ZIP", text)
+        text = self._sub(_POSTCODE, "ZIP", text)
+        text = self._sub(_SPELLED_PHONE, "PHONE", text)
+        text = self._sub(_PAGER, "PHONE", text)
         text = self._sub(_PHONE, "PHONE", text)
         for pattern in _DATE_PATTERNS:
             text = self._sub(pattern, "DATE", text)
@@ -307,7 +382,7 @@ def _normalise(kind: str, original: str) -> str:
 def _listed_names_in(text: str) -> set[str]:
     """Capitalised words from the built-in name lists, unless they are eponyms ("Parkinson's disease")."""
     found: set[str] = set()
-    for match in re.finditer(r"\b[A-Z][a-z'’]+\b", text):
+    for match in re.finditer(rf"\b{_UPPER}[^\W\d_'’]+\b", text):
         word = match.group(0)
         if word.lower() in AMBIGUOUS_NAMES or word in NOT_NAMES:
             continue
@@ -320,6 +395,8 @@ def _listed_names_in(text: str) -> set[str]:
 
 _RESIDUAL_CHECKS = {
     "email": re.compile(_EMAIL),
+    "spelled-out email": re.compile(r"(?i)\bat\s+[\w-]+\s+dot\s+(?:com|org|net|edu|gov)\b"),
+    "date": re.compile(r"(?i)\b\d{1,2}-(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*-\d{2,4}\b"),
     "phone": re.compile(r"\(?\b[2-9]\d{2}\)?[\s.-]\d{3}[\s.-]\d{4}\b"),
     "ssn": re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
     "url": re.compile(r"\b(?:https?://|www\.)\S+"),

@@ -103,3 +103,57 @@ US_STATES = _words(
     OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC
     """
 )
+
+
+def _load(name: str) -> frozenset[str]:
+    """A shipped word list (data/NAME), one word a line, `#` comments."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent / "data" / name).read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+# Words the big name lists contain that are clinical, calendar or geographic words in our texts:
+# drugs, eponyms used as things (a Foley catheter, a Gleason score), months, days, languages.
+NOT_NAMES_EXTENDED = _words(
+    """
+    Allegra Foley Gleason Parkinson Hodgkin Crohn Cushing Hashimoto Alzheimer Apgar Babinski
+    Homans Kernig Lachman McMurray Phalen Tinel Romberg Down Raynaud Sjogren Tourette
+    Wernicke Korsakoff Guillain Barre Kawasaki Marfan Paget Dupuytren Colles Osgood Schlatter
+    Heberden Bouchard Brudzinski Finkelstein Neer Spurling Trendelenburg Valsalva
+    Epley Holter Doppler Swan Ganz Hickman Mallory Weiss Zenker Meckel Hirschsprung Wolff Parkinson's
+    January February March April May June July August September October November December Monday Tuesday
+    Wednesday Thursday Friday Saturday Sunday English German Danish Dutch French Spanish Italian Polish
+    Russian Chinese Japanese Korean Arabic Hindi America American North South East West Carolina Dakota
+    Georgia Virginia Texas Arizona Tennessee Maine Florida Jersey York Santa San Saint Grand Haven Cross
+    Mercy Genesis Harmony Marine Chip Tab Fed Mart Wal Helm Okey Dey Mina Lin Genesis Medical Health General
+    Memorial Regional Valley University Christian Care Family Heart Cancer Center Centre Hope Faith Grace Joy
+    Patience Charity Sunny Brook Summer Winter Autumn Spring Rose Ivy Lily Daisy Holly Iris Ruby Amber Crystal
+    Dawn Penny Sandy Rich Will Mark Bill Art Frank Don Guy Chase Hunter Pat Sue Ray Gene Jack Case Cash Major
+    Page Short Little Long Young White Green Brown Gray Grey Black King Price Reed Wood Cook Hall Park Ward Sharp
+    Wells Banks Lane Rivers Love Bishop Gay Marshall Early Late Best Strong Hardy Bright Sweet Moody Free Icy Hot
+    """
+)
+
+FIRST_NAMES_EXTENDED = frozenset(w for w in _load("first_names.txt") if len(w) >= 3) - NOT_NAMES_EXTENDED
+LAST_NAMES_EXTENDED = frozenset(w for w in _load("last_names.txt") if len(w) >= 3) - NOT_NAMES_EXTENDED
+# lower-case lookups for transcripts written without capitals ("my husband reginald")
+NAMES_LOWER = frozenset(w.lower() for w in FIRST_NAMES_EXTENDED | LAST_NAMES_EXTENDED | COMMON_FIRST_NAMES
+                        | COMMON_LAST_NAMES) - {w.lower() for w in AMBIGUOUS_NAMES | NOT_NAMES_EXTENDED}  # fmt: skip
+
+# Verbs that follow a relative's name in lower-case transcripts: "my brother dashiell is a nurse".
+NAME_FOLLOWERS = _words(
+    """
+    is was has had said says told tells drove drives brought brings gave gives takes took helps helped stays
+    lives lived works worked noticed notices thinks thought wants wanted came comes called calls made makes
+    checks picks will can would could does did died passed
+    """
+)
+
+# Words that follow "my husband" but are not his name ("my husband always drives").
+NOT_AFTER_RELATIVE = _words(
+    """
+    always usually never often also just really sometimes still actually even now then too here there who that
+    which he she they we you it this the a an his her my our their and or but so because when if
+    """
+)
