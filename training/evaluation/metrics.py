@@ -145,7 +145,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "loop": bootstrap_ci([float(r["loop"]) for r in rows]).as_dict(),
         "runaway": bootstrap_ci([float(r["runaway"]) for r in rows]).as_dict(),
         "chars": bootstrap_ci([float(r["chars"]) for r in rows]).as_dict(),
-        "total": bootstrap_ci([r["total"] for r in rows]).as_dict(),
+        "total_grounded": bootstrap_ci([r["total"] for r in rows]).as_dict(),
     }
     out["chars_median"] = float(sorted(r["chars"] for r in rows)[len(rows) // 2]) if rows else None
     for name in ROUGE_TYPES:
