@@ -9,8 +9,10 @@ thing for a separate process (a Ray actor): it owns a model copy and takes new w
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +126,12 @@ class Rollout:
         return samples
 
 
+def weights_norm(tensors: Mapping[str, torch.Tensor]) -> float:
+    """The L2 norm of `tensors`, summed in float64 in name order: identical weights give the identical
+    number, so a rollout copy can show that the learner's update reached it (metrics and tests)."""
+    return math.sqrt(sum(float(tensors[name].detach().double().square().sum()) for name in sorted(tensors)))
+
+
 class RolloutWorker:
     """A rollout engine with its own model copy (one per Ray actor); weights arrive after each step."""
 
@@ -138,13 +146,19 @@ class RolloutWorker:
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(device).eval()
         self.rollout = Rollout(self.model, self.tokenizer)
         self.version = 0
+        self.weights_norm: float | None = None
 
     def load_weights(self, state_dict: dict[str, torch.Tensor], version: int) -> int:
         """Take the learner's new weights (tensors from the object store or a broadcast)."""
         self.model.load_state_dict(state_dict, strict=False)
         self.version = version
+        own = self.model.state_dict()
+        self.weights_norm = weights_norm({name: own[name] for name in state_dict})  # what the model now holds
         return version
 
     def generate(self, prompts: list[str], **kw: Any) -> tuple[list[Sample], dict[str, float], int]:
         samples = self.rollout.generate(prompts, **kw)
-        return samples, self.rollout.stats, self.version
+        stats = dict(self.rollout.stats)
+        if self.weights_norm is not None:
+            stats["rollout_weights_norm"] = self.weights_norm
+        return samples, stats, self.version

@@ -31,7 +31,7 @@ from training.grpo import checkpoint as ckpt
 from training.grpo.learner import Learner, resolve_device
 from training.grpo.loop import Hooks, RunResult, train
 from training.grpo.rewarding import Scorer
-from training.grpo.rollout import RolloutWorker, Sample
+from training.grpo.rollout import RolloutWorker, Sample, weights_norm
 from training.orchestration.learner_group import NCCL_ENV, ShardedLearner, init_process_group, rendezvous_address
 
 # CPU shares per actor: small, so a 2-core machine holds 2 learners + a rollout + a judge (1.75 CPUs).
@@ -75,15 +75,18 @@ class LearnerWorker:
     def weights(self) -> tuple[dict[str, torch.Tensor], int]:
         return self.learner.weights(), self.learner.version
 
-    def publish_weights(self) -> tuple[Any, int]:
-        """Rank 0 puts the full weights in the object store and returns the reference (others: None).
+    def publish_weights(self) -> tuple[Any, int, float | None]:
+        """Rank 0 puts the full weights in the object store and returns the reference and their norm
+        (others: None); the rollouts report the norm of what they loaded, so a run shows the update arrived.
 
         The driver never holds the weights: rollout actors read the one stored copy directly.
         """
         import ray
 
         state = self.learner.weights()  # an all-gather in a group: every rank takes part
-        return (ray.put(state) if self.rank == 0 else None), self.learner.version
+        if self.rank != 0:
+            return None, self.learner.version, None
+        return ray.put(state), self.learner.version, weights_norm(state)
 
     def save(self, output_dir: str, step: int, state: dict[str, Any]) -> str:
         lr = self.learner
@@ -214,14 +217,15 @@ class RayExecutor:
         judge = ray.remote(num_cpus=JUDGE_CPUS, num_gpus=cfg.judge_gpus_per_worker)(ScorerWorker)
         self.judges = [judge.remote(cfg) for _ in range(cfg.judge_workers)]
         self.version = 0
+        self.learner_weights_norm: float | None = None
         self._sync_weights()  # a resumed run's learner weights reach the rollouts before the first step
 
     def _sync_weights(self) -> float:
         """Learners -> object store (once) -> every rollout actor; returns the seconds it took."""
         t0 = time.perf_counter()
-        (ref, version), *_ = self.learners.call("publish_weights")
+        (ref, version, norm), *_ = self.learners.call("publish_weights")
         self.ray.get([w.load_weights.remote(ref, version) for w in self.rollouts])
-        self.version = version
+        self.version, self.learner_weights_norm = version, norm
         return time.perf_counter() - t0
 
     def _learn(self, method: str, *args: Any) -> dict[str, float]:
@@ -230,6 +234,8 @@ class RayExecutor:
         metrics["learner_seconds"] = time.perf_counter() - t0
         metrics["weight_sync_seconds"] = self._sync_weights()
         metrics["learner_processes"] = float(self.cfg.learner_workers)
+        if self.learner_weights_norm is not None:
+            metrics["learner_weights_norm"] = self.learner_weights_norm  # what the next rollout must report
         return metrics
 
     def begin_phase(self, phase: str, *, fresh_optimizer: bool, position: int = 0) -> None:
@@ -242,8 +248,9 @@ class RayExecutor:
         ]
         samples: list[Sample] = []
         stats: dict[str, float] = {"rollout_seconds": 0.0, "rollout_tokens": 0.0}
-        versions = []
+        versions, norms = [], set()
         for part, (got, st, version) in zip(parts, self.ray.get(futures), strict=True):
+            norms.add(st.get("rollout_weights_norm"))
             for s in got:
                 s.group = part[s.group]
                 samples.append(s)
@@ -253,6 +260,8 @@ class RayExecutor:
         samples.sort(key=lambda s: s.group)  # stable: keeps each group's samples together and in order
         stats["rollout_tokens_per_s"] = stats["rollout_tokens"] / max(stats["rollout_seconds"], 1e-9)
         stats["weights_version"] = float(min(versions))
+        if len(norms) == 1 and None not in norms:  # every rollout actor holds the same weights
+            stats["rollout_weights_norm"] = float(norms.pop())
         return samples, stats
 
     def score(self, examples: list[dict], texts: list[str]) -> list[dict[str, float]]:
