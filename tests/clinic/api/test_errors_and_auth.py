@@ -71,14 +71,25 @@ def test_wrong_token_does_not_fall_back_to_the_session(alice):
     assert_error(browser.get("/api/v1/encounters", headers={"Authorization": "Bearer soap_wrong"}), 401)
 
 
-def test_rate_limit_is_per_token_with_retry_after(settings, alice, as_alice, as_bob):
+def test_rate_limit_is_per_token_with_retry_after(settings, alice, as_alice, as_bob, monkeypatch):
+    from types import SimpleNamespace
+
+    from clinic.api import auth
+
+    # The limiter counts per clock minute: freeze its clock 10 s into a minute, so the test never
+    # straddles a minute boundary (which would reset the count mid-test).
+    minute = 1_000_000_020.0  # a multiple of 60
+    clock = SimpleNamespace(now=minute + 10)
+    monkeypatch.setattr(auth, "time", SimpleNamespace(time=lambda: clock.now))
     settings.API_RATE_LIMIT_PER_MINUTE = 3
     for _ in range(3):
         assert as_alice.get("/api/v1/encounters").status_code == 200
     limited = as_alice.get("/api/v1/encounters")
     assert_error(limited, 429, "rate_limited")
-    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert int(limited["Retry-After"]) == 50  # the rest of this minute
     assert as_bob.get("/api/v1/encounters").status_code == 200
+    clock.now += 50  # the next minute: alice may call again
+    assert as_alice.get("/api/v1/encounters").status_code == 200
 
 
 def test_unknown_url_is_json_404(as_alice):
