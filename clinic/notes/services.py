@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import json
 import logging
+import re
 import uuid
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -36,8 +38,10 @@ log = logging.getLogger(__name__)
 
 # A generating job whose worker has not reported for this long is taken for dead (killed, OOM,
 # host lost): the UI offers a retry and a redelivered task may restart it. The worker's heartbeat
-# beats every 10 s, so 120 s is twelve missed beats. Override with settings.GENERATION_STALE_SECONDS.
-STALE_AFTER_SECONDS = 120
+# beats every 2 s (a cheap one-row UPDATE), so 12 s is six missed beats: a clinician waiting on the
+# page learns of a dead worker in seconds, and a busy 2-core host still has slack. Override with
+# settings.GENERATION_STALE_SECONDS.
+STALE_AFTER_SECONDS = 12
 # A queued job that no worker has picked up for this long was most likely never delivered (the
 # broker was down or lost the message); it becomes retryable. Longer than any expected backlog on
 # `notes`. Override with settings.GENERATION_QUEUE_STALE_SECONDS.
@@ -75,6 +79,12 @@ class VersionConflict(ServiceError):
             if action == "reviewed"
             else "Review their version below and apply your change again."
         )
+        if action == "own":  # the same clinician's other tab or window: say so, blame no one
+            super().__init__(
+                f"You saved this section in another tab or window since opening this editor (now version "
+                f"{current_note.version}). The saved text is shown below; keep yours or apply it again."
+            )
+            return
         super().__init__(
             f"This note was changed by someone else (you {action} version {base_version}, it is now at version "
             f"{current_note.version}). {then}"
@@ -83,6 +93,18 @@ class VersionConflict(ServiceError):
 
 class NoteLocked(ServiceError):
     """The note is signed: changing it needs an amendment reason."""
+
+
+class NeedsReview(ServiceError):
+    """Flagged items (placeholder, empty, repeated or unsupported text) were neither edited nor acknowledged."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        n = len(missing)
+        super().__init__(
+            f"{n} flagged item{'s' if n != 1 else ''} still need{'s' if n == 1 else ''} a look: edit the "
+            "section, or tick the box to confirm you checked it."
+        )
 
 
 class NoteNotReady(ServiceError):
@@ -146,6 +168,11 @@ def active_model_reference() -> str | None:
 # --- intake ----------------------------------------------------------------------------------
 
 
+_NOT_TEXT = (
+    "looks like a binary file, not a text transcript (it has unreadable characters); upload a .txt, .json, .vtt or .srt"
+)
+
+
 def _decode(raw: str | bytes, filename: str | None) -> str:
     name = f"'{filename}'" if filename else "The dialogue"
     limit = settings.DIALOGUE_MAX_BYTES
@@ -156,7 +183,7 @@ def _decode(raw: str | bytes, filename: str | None) -> str:
         raw = _decode_bytes(raw, name)
     if "\x00" in raw:
         if filename:
-            raise IntakeError(f"{name} is a binary file (it contains NUL bytes); upload a .txt, .json, .vtt or .srt")
+            raise IntakeError(f"{name} {_NOT_TEXT}")
         raise IntakeError(
             f"The text has unreadable characters (a NUL character at position {raw.index(chr(0)) + 1:,}); "
             "copy the dialogue again from its source, or save it as a .txt file and upload that."
@@ -180,7 +207,7 @@ def _decode_bytes(raw: bytes, name: str) -> str:
     """UTF-8, or UTF-16/32 when a byte order mark says so (Windows editors save "Unicode" as UTF-16)."""
     encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), None)
     if encoding is None and b"\x00" in raw:
-        raise IntakeError(f"{name} is a binary file (it contains NUL bytes); upload a .txt, .json, .vtt or .srt")
+        raise IntakeError(f"{name} {_NOT_TEXT}")
     try:
         return raw.decode(encoding or "utf-8")
     except UnicodeDecodeError as exc:
@@ -204,6 +231,21 @@ def _default_title(turns: list[dict[str, str]], filename: str | None) -> str:
     return (first[:77] + "...") if len(first) > 80 else first
 
 
+_PARSER_JSON_ERROR = re.compile(r"invalid JSON \((?P<what>[^,]+)[^)]*?column (?P<col>\d+)\)")
+
+
+def _for_clinicians(message: str, line: int | None) -> str:
+    """A JSON parser's words ("Expecting ',' delimiter") in words a clinician can act on."""
+    match = _PARSER_JSON_ERROR.search(message)
+    if not match:
+        return message
+    where = f"line {line}, character {match.group('col')}" if line else f"character {match.group('col')}"
+    return (
+        f"The JSON transcript is damaged near {where} (a comma, quote or bracket is missing or extra). "
+        "Fix it there, or paste the dialogue as text with one 'Doctor:' or 'Patient:' line per turn."
+    )
+
+
 def create_encounter(
     owner: Any,
     raw_text: str | bytes,
@@ -218,7 +260,7 @@ def create_encounter(
     try:
         turns = [turn.model_dump() for turn in parse_dialogue(text, filename)]
     except DialogueError as exc:
-        raise IntakeError(exc.message, exc.line) from None
+        raise IntakeError(_for_clinicians(exc.message, exc.line), exc.line) from None
     source = source or _source_for(filename, via)
     if source not in Encounter.Source.values:
         raise InvalidInput(f"unknown source {source!r}; use one of {', '.join(Encounter.Source.values)}")
@@ -331,6 +373,26 @@ def _refresh(target: Note, source: Note) -> None:
         setattr(target, field, getattr(source, field))
 
 
+def _check_section_unchanged(note: Note, section: str, base: int, author: Any) -> None:
+    """Optimistic locking per section: a save conflicts only when *this* section changed after `base`.
+
+    Saves to other sections in between (the same clinician's other editor on the page, or a colleague's)
+    merge. A change of this section is never overwritten silently; when it was the same clinician's own
+    (another tab), the message says so instead of blaming someone else.
+    """
+    later = note.revisions.filter(section=section, note_version__gt=base)
+    signed_since = note.signatures.filter(note_version__gt=base).exists()  # the text was signed off meanwhile
+    if (
+        base > note.version
+        or signed_since
+        or later.filter(author__isnull=True).exists()
+        or later.exclude(author=author).exists()
+    ):
+        raise VersionConflict(note, base)
+    if later.exists():
+        raise VersionConflict(note, base, action="own")
+
+
 def edit_section(
     note: Note,
     section: str,
@@ -340,10 +402,12 @@ def edit_section(
     base_version: int,
     via: str = "web",
     reason: str = "",
+    per_section: bool = False,
 ) -> NoteRevision:
     """Save one section against the version the editor saw; after sign-off only as an amendment with a reason.
 
-    Raises VersionConflict when someone saved in between (never a silent overwrite), NoteLocked
+    Raises VersionConflict when someone saved in between (never a silent overwrite); with `per_section`
+    (the review page) only when this section changed or the note was signed meanwhile. NoteLocked
     when the note is signed and no reason is given, NoteNotReady before the note is generated.
     Saving unchanged text appends nothing and returns the section's latest revision.
     """
@@ -357,7 +421,9 @@ def edit_section(
         require_owner(current.encounter, author, "edit")
         if current.status == Note.Status.PENDING:
             raise NoteNotReady("The note has not been generated yet; wait for generation or retry it.")
-        if int(base_version) != current.version:
+        if per_section:
+            _check_section_unchanged(current, section, int(base_version), author)
+        elif int(base_version) != current.version:
             raise VersionConflict(current, int(base_version))
         amending = current.status == Note.Status.SIGNED
         if amending and not reason.strip():
@@ -403,7 +469,14 @@ def _changed_by_others(note: Note, reviewed: int, signer: Any) -> bool:
 
 
 def sign_note(
-    note: Note, signer: Any, *, version: int | None = None, own_edits_seen: bool = False, via: str = "web"
+    note: Note,
+    signer: Any,
+    *,
+    version: int | None = None,
+    own_edits_seen: bool = False,
+    via: str = "web",
+    to_review: dict[str, str] | None = None,
+    acknowledged: Collection[str] = (),
 ) -> Signature:
     """Sign the note at `version`, the version the signer reviewed; locks further edits and sends `note_signed`.
 
@@ -411,6 +484,8 @@ def sign_note(
     the sign is refused with VersionConflict) or after it (as an amendment). With `own_edits_seen`
     (the review page, which saves sections in place) later versions made only by the signer pass.
     `version=None` signs the note as it stands: internal callers only; the web and the API send it.
+    `to_review` maps the ids of the items the review page flagged (clinic.notes.review) to their description;
+    each must be in `acknowledged` (NeedsReview otherwise), and the acknowledged ones go into the audit trail.
     """
     with transaction.atomic():
         current = _locked_note(note)
@@ -420,6 +495,9 @@ def sign_note(
         stale = version is not None and int(version) != current.version
         if stale and (not own_edits_seen or _changed_by_others(current, int(version or 0), signer)):
             raise VersionConflict(current, version, action="reviewed")
+        missing = [text for key, text in (to_review or {}).items() if key not in acknowledged]
+        if missing:
+            raise NeedsReview(missing)
         last = current.signatures.last()
         if current.status == Note.Status.SIGNED and last is not None and last.note_version == current.version:
             raise NoteLocked(f"This note was already signed by {last.signer} at {last.signed_at:%Y-%m-%d %H:%M} UTC.")
@@ -429,7 +507,8 @@ def sign_note(
         signature = Signature.objects.create(
             note=current, signer=signer, note_version=current.version, content=current.sections()
         )
-        record_audit(signer, AuditEvent.Action.SIGN, current.encounter, via=via, version=current.version)
+        extra = {"acknowledged": list(to_review.values())} if to_review else {}
+        record_audit(signer, AuditEvent.Action.SIGN, current.encounter, via=via, version=current.version, **extra)
     _refresh(note, current)
     for receiver, result in note_signed.send_robust(sender=Note, note=current, signature=signature):
         if isinstance(result, Exception):

@@ -16,13 +16,14 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from clinic.notes import services
-from clinic.notes.evidence import note_evidence
+from clinic.notes import review, services
+from clinic.notes.evidence import SectionEvidence, default_semantic, note_evidence, prepare_in_background
 from clinic.notes.forms import IntakeForm, RatingForm, SearchForm, SectionForm
-from clinic.notes.models import SECTION_NAMES, SECTIONS, AuditEvent, Encounter, GenerationJob, Note
+from clinic.notes.models import SECTION_NAMES, SECTIONS, AuditEvent, Encounter, GenerationJob, Note, NoteRevision
 
 PAGE_SIZE = 20
 
@@ -40,22 +41,59 @@ def job_context(encounter: Encounter) -> dict[str, Any]:
     return {"encounter": encounter, "job": job, "stale": stale, "stale_reason": reason}
 
 
+def evidence_for(encounter: Encounter, sections: dict[str, str]) -> dict[str, SectionEvidence]:
+    """Evidence with the sentence-embedding model when it is available (see clinic/notes/evidence.py)."""
+    return note_evidence(sections, encounter.turns, semantic=default_semantic())
+
+
+def concerns_for(encounter: Encounter, evidence: dict[str, SectionEvidence] | None = None) -> list[review.Concern]:
+    """What the sign gate asks about; nothing while the note is pending or signed as it stands."""
+    note = encounter.note
+    signature = note.signatures.last()
+    if note.status == Note.Status.PENDING or (signature is not None and signature.note_version == note.version):
+        return []
+    return review.sign_concerns(note.sections(), evidence or evidence_for(encounter, note.sections()))
+
+
+def _edited_since_generation(note: Note) -> bool:
+    generated = note.revisions.filter(kind=NoteRevision.Kind.GENERATED).order_by("-note_version").first()
+    return note.revisions.filter(
+        kind=NoteRevision.Kind.EDIT, note_version__gt=generated.note_version if generated else 0
+    ).exists()
+
+
 def note_context(encounter: Encounter, user: Any) -> dict[str, Any]:
     note = encounter.note
-    evidence = note_evidence(note.sections(), encounter.turns)
+    jobs = job_context(encounter)
+    job = jobs["job"]
+    running = bool(job and job.state in (GenerationJob.State.QUEUED, GenerationJob.State.GENERATING))
+    if note.status == Note.Status.PENDING or (running and not jobs["stale"]):
+        return {"note": note, "show_job": True, **jobs, **generation_progress(job)}
+    evidence = evidence_for(encounter, note.sections())
     sections = [{"key": k, "name": SECTION_NAMES[k], "text": getattr(note, k), "ev": evidence[k]} for k in SECTIONS]
     rating = note.ratings.filter(author=user).first() if getattr(user, "is_authenticated", False) else None
     return {
-        "encounter": encounter,
         "note": note,
         "sections": sections,
         "signature": note.signatures.select_related("signer").last(),
+        "concerns": concerns_for(encounter, evidence),
+        "model": review.model_notice(note.model_reference, note.model_version_id is not None),
+        "edited": _edited_since_generation(note),
         "rating": rating,
-        "rating_form": RatingForm(
-            initial={"score": rating.score if rating else 5, "comment": rating.comment if rating else ""}
-        ),
-        **job_context(encounter),
+        "rating_form": RatingForm(initial={"score": rating.score if rating else None,
+                                           "comment": rating.comment if rating else ""}),  # fmt: skip
+        **jobs,
     }
+
+
+def generation_progress(job: GenerationJob | None) -> dict[str, Any]:
+    """The sections written so far (parsed from the partial JSON) and the seconds since the job started."""
+    if job is None:
+        return {"partial": {}, "elapsed": 0}
+    began = job.started_at or job.created_at
+    partial = review.partial_sections(job.partial_text)
+    sections = [{"key": k, "name": SECTION_NAMES[k], "text": partial.get(k)} for k in SECTIONS]
+    return {"partial": sections, "elapsed": max(0, int((timezone.now() - began).total_seconds()))}
 
 
 @require_GET
@@ -116,6 +154,8 @@ def encounter_detail(request: HttpRequest, pk: int) -> HttpResponse:
     encounter = owned_encounter(request, pk)
     services.record_audit(request.user, AuditEvent.Action.VIEW, encounter)
     context = note_context(encounter, request.user)
+    if context.get("show_job"):  # embed the dialogue's turns while the note is written, not when it is shown
+        prepare_in_background(encounter.turns)
     context["revisions"] = encounter.note.revisions.select_related("author").order_by("-created_at", "-id")
     return render(request, "clinic/encounter_detail.html", context)
 
@@ -126,7 +166,7 @@ def job_status(request: HttpRequest, pk: int) -> HttpResponse:
     encounter = owned_encounter(request, pk)
     context = note_context(encounter, request.user)
     job = context["job"]
-    if job is None or job.state == GenerationJob.State.DONE or encounter.note.status != Note.Status.PENDING:
+    if not context.get("show_job") or job is None or job.state == GenerationJob.State.DONE:
         response = render(request, "clinic/_note_area.html", context, status=HttpResponseStopPolling.status_code)
         response["HX-Trigger"] = "noteChanged"  # the revision history picks up the generated sections
         return response
@@ -144,7 +184,9 @@ def generate(request: HttpRequest, pk: int) -> HttpResponse:
     except services.ServiceError as exc:
         messages.error(request, exc.message)
     if request.htmx:
-        return render(request, "clinic/_job_status.html", job_context(encounter))
+        job = services.latest_job(encounter)
+        context = {"note": encounter.note, **job_context(encounter), **generation_progress(job)}
+        return render(request, "clinic/_job_status.html", context)
     return redirect("notes:encounter_detail", pk=pk)
 
 
@@ -157,7 +199,7 @@ def _save_section(request: HttpRequest, note: Note, key: str, context: dict[str,
     data = form.cleaned_data
     try:
         services.edit_section(note, key, data["text"], author=request.user, base_version=data["base_version"],
-                              reason=data["reason"])  # fmt: skip
+                              reason=data["reason"], per_section=True)  # fmt: skip
     except services.VersionConflict as exc:
         context.update(conflict=exc.message, theirs=getattr(exc.current_note, key))
         form = SectionForm(initial={"text": data["text"], "base_version": exc.current_note.version})
@@ -185,7 +227,7 @@ def section(request: HttpRequest, pk: int, key: str) -> HttpResponse:
             return redirect("notes:encounter_detail", pk=pk)
     editing = request.GET.get("edit") == "1" or (request.method == "POST" and not context.get("saved"))
     if not editing:
-        context["ev"] = note_evidence({key: getattr(note, key)}, encounter.turns)[key]
+        context["ev"] = evidence_for(encounter, {key: getattr(note, key)})[key]
     context.update(form=form, editing=editing, text=getattr(note, key))
     response = render(request, "clinic/_section.html", context, status=status)
     if context.get("saved"):
@@ -193,16 +235,31 @@ def section(request: HttpRequest, pk: int, key: str) -> HttpResponse:
     return response
 
 
-@require_POST
+def _sign_gate(request: HttpRequest, encounter: Encounter, version: str, error: str = "") -> HttpResponse:
+    context = {"encounter": encounter, "note": encounter.note, "concerns": concerns_for(encounter), "version": version,
+               "gate_error": error, "acknowledged": request.POST.getlist("acknowledge")}  # fmt: skip
+    return render(request, "clinic/_sign_gate.html", context)
+
+
+@require_http_methods(["GET", "POST"])
 @login_required
 def sign(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the sign gate (what needs a look first); POST: sign, once each flagged item is acknowledged."""
     encounter = owned_encounter(request, pk)
+    if request.method == "GET":
+        return _sign_gate(request, encounter, request.GET.get("version", str(encounter.note.version)))
     version = request.POST.get("version", "")
+    to_review = {c.id: f"{c.section_name}: {c.detail} {c.text}".strip() for c in concerns_for(encounter)}
     try:
         if not version.isdigit():
             raise services.InvalidInput("The sign request did not say which version you reviewed; reload the page.")
         # Sections save in place, so the button may carry a version older than the signer's own last edit.
-        services.sign_note(encounter.note, request.user, version=int(version), own_edits_seen=True)
+        services.sign_note(encounter.note, request.user, version=int(version), own_edits_seen=True,
+                           to_review=to_review, acknowledged=request.POST.getlist("acknowledge"))  # fmt: skip
+    except services.NeedsReview as exc:
+        if request.htmx:
+            return _sign_gate(request, encounter, version, exc.message)
+        messages.error(request, exc.message)
     except services.ServiceError as exc:
         messages.error(request, exc.message)
     if not request.htmx:
@@ -225,7 +282,8 @@ def rate(request: HttpRequest, pk: int) -> HttpResponse:
             error = exc.message
     else:
         error = "Choose a rating from 1 to 5."
-    context = {**note_context(encounter, request.user), "rating_error": error, "rating_saved": error is None}
+    context = {"encounter": encounter, **note_context(encounter, request.user), "rating_error": error,
+               "rating_saved": error is None}  # fmt: skip
     return render(request, "clinic/_rating.html", context, status=200 if error is None or request.htmx else 400)
 
 

@@ -1,12 +1,31 @@
-// Evidence highlighting: hovering, focusing or clicking a note sentence highlights the dialogue
-// turns listed in its data-turns attribute (computed server-side, see clinic/notes/evidence.py).
+// Review page behaviour, as a static file (the Content-Security-Policy allows no inline script).
+// - Evidence: hovering, focusing or clicking a note sentence highlights the dialogue turns in its
+//   data-turns attribute (ranked server-side, strongest first; clinic/notes/evidence.py) and scrolls
+//   ONLY the dialogue pane to the strongest one; clicking the same sentence again steps to the next.
+// - Keyboard: focus moves into an opened editor and back to its Edit button after Save or Cancel,
+//   and onto the sign gate when it opens.
+// - Copy: the whole note or one section to the clipboard (clinicians paste into the EHR).
+// - The one live region (#live-status) announces state changes only (queued, generating, ready, signed).
+// - Times: every <time datetime> is shown in the browser's time zone.
 (function () {
   "use strict";
+
+  var pane = function () { return document.getElementById("dialogue"); };
+
   function clear() {
-    document.querySelectorAll(".turn.evidence").forEach(function (el) { el.classList.remove("evidence"); });
+    document.querySelectorAll(".turn.evidence").forEach(function (el) { el.classList.remove("evidence", "evidence-best"); });
     document.querySelectorAll(".sentence.active").forEach(function (el) { el.classList.remove("active"); });
   }
-  function show(sentence, scroll) {
+
+  function scrollPaneTo(turn) {
+    var box = pane();
+    if (!box || !turn) return;
+    var offset = turn.getBoundingClientRect().top - box.getBoundingClientRect().top;
+    var top = box.scrollTop + offset - box.clientHeight / 3;
+    box.scrollTo({ top: Math.max(0, top), behavior: "auto" });  // the pane only: never scrollIntoView (it scrolls the page)
+  }
+
+  function show(sentence, step) {
     clear();
     sentence.classList.add("active");
     var ids = (sentence.dataset.turns || "").split(" ").filter(Boolean);
@@ -14,23 +33,111 @@
       var turn = document.getElementById("turn-" + id);
       if (!turn) return;
       turn.classList.add("evidence");
-      if (scroll && i === 0) turn.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      if (i === 0) turn.classList.add("evidence-best");
     });
+    if (!ids.length) return;
+    var index = step ? ((Number(sentence.dataset.step || -1) + 1) % ids.length) : 0;
+    sentence.dataset.step = String(index);
+    scrollPaneTo(document.getElementById("turn-" + ids[index]));
   }
+
   document.addEventListener("mouseover", function (e) {
     var s = e.target.closest && e.target.closest(".sentence");
-    if (s) show(s, false);
+    if (s && !s.classList.contains("active")) { delete s.dataset.clicked; show(s, false); }
   });
   document.addEventListener("focusin", function (e) {
     var s = e.target.closest && e.target.closest(".sentence");
-    if (s) show(s, true);
+    if (s) { delete s.dataset.clicked; show(s, false); }
   });
-  document.addEventListener("click", function (e) {
+  document.addEventListener("click", function (e) {  // first click: the strongest support; again: the next one
     var s = e.target.closest && e.target.closest(".sentence");
-    if (s) show(s, true);
+    if (!s) return;
+    show(s, Boolean(s.dataset.clicked));
+    s.dataset.clicked = "1";
+  });
+  document.addEventListener("keydown", function (e) {
+    var s = e.target.closest && e.target.closest(".sentence");
+    if (s && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); show(s, true); }
   });
   document.addEventListener("mouseout", function (e) {
     var s = e.target.closest && e.target.closest(".sentence");
     if (s && !s.contains(e.relatedTarget) && document.activeElement !== s) clear();
+  });
+
+  // --- copy ---------------------------------------------------------------------------------
+  function sectionText(article) { return article.dataset.text || ""; }
+  function noteText() {
+    return Array.prototype.map.call(document.querySelectorAll("#note-area .soap-section[data-section]"), function (a) {
+      return a.dataset.name.toUpperCase() + "\n" + sectionText(a);
+    }).join("\n\n");
+  }
+  function announce(text) {
+    var live = document.getElementById("live-status");
+    if (live) { live.textContent = ""; window.setTimeout(function () { live.textContent = text; }, 50); }
+  }
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("button[data-copy]");
+    if (!button) return;
+    var article = button.closest(".soap-section");
+    var text = button.dataset.copy === "note" ? noteText() : sectionText(article);
+    var what = button.dataset.copy === "note" ? "Whole note" : (article ? article.dataset.name : "Section");
+    var done = function () {
+      button.classList.add("copied");
+      button.dataset.label = button.dataset.label || button.innerHTML;
+      button.textContent = "Copied";
+      announce(what + " copied to the clipboard.");
+      window.setTimeout(function () { button.innerHTML = button.dataset.label; button.classList.remove("copied"); }, 2000);
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(done, function () { announce("Copy failed: select the text and copy it."); });
+    } else {
+      announce("Copy is not available in this browser: select the text and copy it.");
+    }
+  });
+
+  // --- local times --------------------------------------------------------------------------
+  var zone = (function () { try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (err) { return ""; } })();
+  function localTimes(root) {
+    if (!window.Intl) return;
+    var format = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit",
+      minute: "2-digit", timeZoneName: "short" });
+    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
+      if (el.dataset.local) return;
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when.getTime())) return;
+      el.title = el.textContent.trim() + (zone ? " (shown in " + zone + ")" : "");
+      el.textContent = format.format(when);
+      el.dataset.local = "1";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); announceState(); });
+
+  // --- focus and announcements after htmx swaps ----------------------------------------------
+  var lastState = "";
+  function announceState() {
+    var area = document.getElementById("note-area");
+    var state = area && area.dataset.announce;
+    if (state && state !== lastState) { lastState = state; announce(state); }
+  }
+  var pendingFocus = null;
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    var section = elt && elt.closest && elt.closest(".soap-section[data-section]");
+    pendingFocus = section ? { section: section.dataset.section } : null;
+    if (elt && elt.id === "sign-button") pendingFocus = { gate: true };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    localTimes(document);
+    announceState();
+    if (!pendingFocus) return;
+    var target = null;
+    if (pendingFocus.gate) {
+      target = document.getElementById("sign-gate-title");
+    } else {
+      var article = document.getElementById("section-" + pendingFocus.section);
+      if (article) target = article.querySelector("textarea") || article.querySelector(".edit-button");
+    }
+    pendingFocus = null;
+    if (target) target.focus();
   });
 })();
