@@ -137,11 +137,16 @@ class _Note:
         allergy = case.one("allergy")
         if allergy:
             background.append(f"Allergies: {allergy.text}.")
+        notable = []
         for social in self.texts("social"):
             if social.startswith(_SOCIAL_VERBS):
                 background.append(f"{_cap(he)} {social}.")
+            elif social.startswith(("retired ", "university ")):
+                background.append(f"{_cap(he)} is a {social}.")
             else:
-                background.append(f"Social history is notable for {social}.")
+                notable.append(social)
+        if notable:
+            background.append(f"Social history is notable for {_join(notable)}.")
         family = self.texts("family")
         if family:
             background.append(f"Family history is significant for {_join(family)}.")

@@ -650,14 +650,16 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 def complete_forms(fact: Fact) -> tuple[str, ...]:
     """The surface forms that keep every number of the fact's clinical wording (in digits or words), so
     a note written in that wording states nothing the visit did not say ("a few beers" is not
-    "4-6 beers on weekends", "amlodipine" is not "amlodipine 5 mg once daily")."""
+    "4-6 beers on weekends", "amlodipine" is not "amlodipine 5 mg once daily"), and medicines keep
+    their name ("co-amoxiclav" is not "amoxicillin-clavulanate")."""
     wanted = _NUMBER.findall(fact.text)
-    if fact.value is not None or not wanted:  # a measured value: its forms are that value said differently
+    drug = fact.text.split(" ", 1)[0].lower() if fact.kind == "medication" else ""
+    if fact.value is not None or not (wanted or drug):  # a measured value: its forms are that value said differently
         return fact.surface_forms
 
     def keeps(form: str) -> bool:
         low = form.lower()
-        return all(n in low or ("." not in n and int_words(int(n)) in low) for n in wanted)
+        return drug in low and all(n in low or ("." not in n and int_words(int(n)) in low) for n in wanted)
 
     return tuple(form for form in fact.surface_forms if keeps(form)) or (fact.text,)
 
@@ -683,11 +685,19 @@ class _RealVisit:
         self.child = case.speaker == "parent"
         self.first, self.last = case.patient_name.split()[0].lower(), case.patient_name.split()[-1].lower()
         self.he = "she" if case.sex == "F" else "he"
-        self.talk = rng.uniform(0.2, 2.0)  # how chatty this visit is: the spread of real visit lengths
+        self.used: set[str] = set()
+        self.talk = rng.uniform(0.2, 2.4)  # how chatty this visit is: the spread of real visit lengths
 
     # helpers ------------------------------------------------------------------------------------
     def pick(self, *options: str) -> str:
         return self.rng.choice(options)
+
+    def fresh(self, *options: str) -> str:
+        """A line not yet said in this visit (any, once all have been)."""
+        unused = [o for o in options if o not in self.used] or list(options)
+        line = self.rng.choice(unused)
+        self.used.add(line)
+        return line
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -745,13 +755,13 @@ class _RealVisit:
 
     def ramble(self) -> str:
         """Nothing, or a remark or two of the patient's that a note would leave out (chattier visits say more)."""
-        said = [self.pick(*self.fit(RAMBLES)) for _ in range(2) if self.chatty(0.7)]
-        return "".join(" " + line for line in dict.fromkeys(said))
+        said = [self.fresh(*self.fit(RAMBLES)) for _ in range(2) if self.chatty(0.7)]
+        return "".join(" " + line for line in said)
 
     def react(self, p: float = 0.5) -> None:
         """The doctor's remark on what the patient said (chattier visits remark more)."""
         if self.chatty(p) and self.turns and self.turns[-1]["speaker"] != "doctor":
-            self.doc(self.pick(*REACTIONS))
+            self.doc(self.fresh(*REACTIONS))
 
     def story(self) -> str:
         return " " + self.pick(*self.fit(STORIES)) if self.chatty(0.9) else ""
@@ -821,6 +831,9 @@ class _RealVisit:
             )
             self.pat(self.pick(f"{self.he} just turned {self.age_said()}.", f"{self.age_said()}. can you believe it?"))
         elif self.kind == "conversation":
+            if self.chance(0.5):  # the doctor reads it off the chart and goes on
+                self.doc(f"so i see here you're {self.age_said()} now.")
+                return
             self.doc(
                 self.pick(
                     f"so i see here that you're {self.age_said()}, is that right?",
@@ -1055,7 +1068,10 @@ class _RealVisit:
         allergy = self.case.one("allergy")
         if allergy is None:
             return
-        self.doc(self.pick("any allergies to medications?", "and do you have any allergies?"))
+        if self.turns[-1]["speaker"] != "doctor" and self.chance(0.5):  # asked in the same breath as the last
+            self.pat(self.pick("and as far as allergies,", "oh, and allergies,"))
+        else:
+            self.doc(self.pick("any allergies to medications?", "and do you have any allergies?"))
         form = self.form(allergy)
         self.pat(f"{self.um()}{form}." if form != "none" else self.pick("none.", "no, none."))
 
@@ -1071,7 +1087,7 @@ class _RealVisit:
                 "anything in your day to day that might be related?",
             ),
         }
-        together = len(facts) > 1 and self.chance(0.6)
+        together = len(facts) > 1 and self.chance(0.75)
         if together:  # one question, the patient answers it all in one go
             self.doc(
                 self.pick(
@@ -1134,7 +1150,7 @@ class _RealVisit:
                 )
             else:
                 line = self.pick(f"and {clinical}.", f"i also note {clinical}.", f"{clinical}.")
-            if self.kind == "conversation" and self.chance(0.4):
+            if self.kind == "conversation" and self.chance(0.25):
                 self.doc(
                     self.pick(
                         "does it hurt when i press here?",
@@ -1233,6 +1249,17 @@ class _RealVisit:
                 f"{self.um(0.3)}for your {self.pick('symptoms', 'problem')}, i think {self.you} "
                 f"{'have' if self.you == 'you' else 'has'} {_lower(diagnosis.text)}{explain}."
             )
+            if self.chatty(0.8):
+                self.doc(
+                    self.fresh(
+                        "and i know that can sound scary when you first hear it, but it's something i see a lot, and "
+                        "most people do really well once we have a plan in place.",
+                        "it's really common, actually, and it makes sense with everything you've been telling me "
+                        "and with what i'm seeing on exam today.",
+                        "so that's what i think is behind what you've been feeling, and that's why we're going to "
+                        "focus on getting it under control today.",
+                    )
+                )
         ddx = [self.form(f, lay=False) for f in self.case.of("differential")]
         if ddx:
             self.doc(
@@ -1253,7 +1280,7 @@ class _RealVisit:
         for explanation in self.rng.sample(EXPLANATIONS, 4):
             if not self.chatty(0.75):
                 break
-            self.pat(self.pick("okay. i appreciate that.", "okay, that makes me feel a little better.", "alright."))
+            self.pat(self.fresh("okay. i appreciate that.", "okay, that makes me feel a little better.", "alright."))
             self.doc(explanation)
         self.doc(self.pick("so here's what i'd like to do.", "let's talk about next steps.", "so, for the plan."))
         for fact in [f for f in self.case.facts if f.section == "P"]:
