@@ -263,3 +263,57 @@ def test_unlabelled_paste_is_accepted_with_unknown_speakers(client, alice, monke
     response = client.post(reverse("notes:encounter_new"), {"dialogue": "hi , susan , how are you ?\ni'm fine ."})
     assert response.status_code == 302
     assert [t["speaker"] for t in Encounter.objects.get().turns] == ["unknown", "unknown"]
+
+
+def _race_sign_and_edit(note_pk: int, reviewed: int, user):
+    """Sign at `reviewed` and save an edit based on `reviewed` at the same instant; the signature or None."""
+    import threading
+
+    from django.db import connections
+
+    start = threading.Barrier(2)
+
+    def sign():
+        start.wait()
+        try:
+            return services.sign_note(Note.objects.get(pk=note_pk), user, version=reviewed)
+        except services.ServiceError:
+            return None
+        finally:
+            connections.close_all()
+
+    def edit():
+        start.wait()
+        try:
+            services.edit_section(Note.objects.get(pk=note_pk), "P", "Edited in the other tab.", author=user,
+                                  base_version=reviewed)  # fmt: skip
+        except services.ServiceError:
+            pass
+        finally:
+            connections.close_all()
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        signed, _ = pool.submit(sign), pool.submit(edit)
+        return signed.result()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sign_racing_an_edit_never_signs_text_the_signer_did_not_review(alice, fake_engine):
+    """Issue 17: 3 of 10 races signed an edit the signer never saw. Under the row lock, never."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row-level concurrency is exercised on PostgreSQL (SQLite serialises writers)")
+    from tests.clinic.conftest import generate_now
+
+    for _ in range(10):
+        encounter = make_encounter(alice)
+        generate_now(encounter)
+        note = Note.objects.get(encounter=encounter)
+        signature = _race_sign_and_edit(note.pk, note.version, alice)
+        if signature is not None:  # the sign won: the edit got a conflict and the signed text is what was reviewed
+            assert signature.content == note.sections() and Note.objects.get(pk=note.pk).P == note.P
+        else:  # the edit won: nothing was signed
+            assert Note.objects.get(pk=note.pk).status == "draft"
