@@ -116,6 +116,7 @@ class _Note:
             hpi.append(f"{start} with a {onset.text}." if onset else f"{start}.")
         elif onset:
             hpi.append(f"The symptoms had a {onset.text}.")
+        hpi += [fact.text for fact in case.of("story")]  # already a sentence (render_realistic.STORIES)
         if severity:
             hpi.append(f"The patient rates the severity at {severity.text}.")
         symptoms = self.texts("symptom")

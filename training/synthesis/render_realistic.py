@@ -192,6 +192,9 @@ def realize(case: Case, rng: random.Random) -> Case:
     at = max((i for i, f in enumerate(facts) if f.section == "S"), default=0) + 1
     for detail in rng.sample(details, min(len(details), rng.choice((0, 1, 2, 2, 3)))):
         facts.insert(at, Fact("S", "hpi", detail[0], detail))
+    if case.age >= 18 and rng.random() < 0.65:  # how it first showed itself, in the patient's words
+        said, note, key = rng.choice(STORIES)
+        facts.insert(at, Fact("S", "story", note, (note, key)))
     # chronic problems the visit also reviews get their own problem in the plan ("continue current medications")
     for fact in case.of("history"):
         if rng.random() < 0.5:
@@ -412,22 +415,69 @@ REACTIONS = (
     "alright. well, let's see what we can do to get you feeling better.",
     "okay, that's fair. life gets busy, i totally understand.",
 )
-STORIES = (
-    "it started around the time we had that big storm, i remember because the power was out and i was just "
-    "sitting there in the dark thinking, huh, that's weird.",
-    "the first time i really paid attention to it was at church, of all places, and i had to step outside for a bit.",
-    "i was out in the yard pulling weeds, and afterwards i kind of just sat down on the porch and did n't get up "
-    "for a while.",
-    "i was on the phone with my sister, and she could tell something was off just from my voice.",
-    "i first noticed it one morning when i was getting ready for work, and i just kind of ignored it.",
-    "it really hit me when i was at the grocery store, of all places, just standing in line at the checkout.",
-    "i was at my niece's birthday party, and i remember thinking, okay, something's not right here.",
-    "i was driving home from work, and by the time i got home i just wanted to lie down.",
-    "i was helping a friend move some furniture that weekend, so at first i figured it was just from that.",
-    "we were on vacation when it started, so i did n't want to ruin the trip by making a big deal about it.",
-    "i was up early for a work thing, and i noticed it then, and it just has n't really let up since.",
-    "honestly, i was sitting on the couch watching tv, not doing anything at all, and there it was.",
+# How the patient's trouble first showed itself: (what the patient says, the note's sentence, the words of it
+# the note's sentence rests on). Said by adults only; the note's HPI carries it, as clinicians' notes do.
+STORIES: tuple[tuple[str, str, str], ...] = (
+    (
+        "it started around the time we had that big storm, i remember because the power was out and i was just "
+        "sitting there in the dark thinking, huh, that's weird.",
+        "The symptoms started around the time of the recent storm, when the power was out.",
+        "the power was out",
+    ),
+    (
+        "the first time i really paid attention to it was at church, of all places, and i had to step outside for "
+        "a bit.",
+        "The patient first noticed the symptoms at church and had to step outside.",
+        "at church",
+    ),
+    (
+        "i was out in the yard pulling weeds, and afterwards i kind of just sat down on the porch and did n't get "
+        "up for a while.",
+        "The patient first noticed the symptoms after pulling weeds in the yard.",
+        "pulling weeds",
+    ),
+    (
+        "i was on the phone with my sister, and she could tell something was off just from my voice.",
+        "The patient's sister noticed that something was off during a phone call.",
+        "on the phone with my sister",
+    ),
+    (
+        "i first noticed it one morning when i was getting ready for work, and i just kind of ignored it.",
+        "The patient first noticed the symptoms one morning while getting ready for work and initially ignored them.",
+        "getting ready for work",
+    ),
+    (
+        "it really hit me when i was at the grocery store, of all places, just standing in line at the checkout.",
+        "The symptoms first became noticeable while the patient was standing in line at the grocery store.",
+        "at the grocery store",
+    ),
+    (
+        "i was at my niece's birthday party, and i remember thinking, okay, something's not right here.",
+        "The patient first noticed the symptoms at a niece's birthday party.",
+        "birthday party",
+    ),
+    (
+        "i was driving home from work, and by the time i got home i just wanted to lie down.",
+        "The symptoms started while the patient was driving home from work.",
+        "driving home from work",
+    ),
+    (
+        "i was helping a friend move some furniture that weekend, so at first i figured it was just from that.",
+        "The patient initially attributed the symptoms to helping a friend move furniture.",
+        "helping a friend move some furniture",
+    ),
+    (
+        "we were on vacation when it started, so i did n't want to ruin the trip by making a big deal about it.",
+        "The symptoms started while the patient was on vacation.",
+        "on vacation",
+    ),
+    (
+        "honestly, i was sitting on the couch watching tv, not doing anything at all, and there it was.",
+        "The symptoms started while the patient was sitting on the couch watching television.",
+        "watching tv",
+    ),
 )
+STORY_SAID = {note: said for said, note, _ in STORIES}
 RAMBLES = (
     "i've been meaning to call about it for a while, but every time i'd pick up the phone something else came up.",
     "my sister thinks i worry too much, but i'd rather know, you know?",
@@ -764,7 +814,8 @@ class _RealVisit:
             self.doc(self.fresh(*REACTIONS))
 
     def story(self) -> str:
-        return " " + self.pick(*self.fit(STORIES)) if self.chatty(0.9) else ""
+        fact = self.case.one("story")
+        return " " + STORY_SAID[fact.text] if fact is not None else ""
 
     def aside(self) -> None:
         doctor, patient = self.rng.choice(ASIDES)
