@@ -77,9 +77,13 @@ NOTE_OVERHEAD_TOKENS = 32
 SECTION_TOKEN_SHARES: dict[str, float] = {"S": 0.40, "O": 0.20, "A": 0.17, "P": 0.23}
 
 
+# The share of the budget held back so that a section past its allowance can finish its sentence.
+SENTENCE_SLACK = 0.15
+
+
 def section_token_budgets(max_new_tokens: int) -> dict[str, int]:
     """Tokens each section may use before it is closed at its next sentence end (see SectionBudget)."""
-    usable = max(max_new_tokens - NOTE_OVERHEAD_TOKENS, 4 * 4)
+    usable = max(max_new_tokens - NOTE_OVERHEAD_TOKENS, 4 * 4) * (1.0 - SENTENCE_SLACK)
     return {key: max(int(usable * SECTION_TOKEN_SHARES[key]), 4) for key in SECTION_KEYS}
 
 

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from inference.backends.base import SamplingParams
 from inference.backends.transformers import TransformersBackend
 from inference.errors import GenerationError, InputTooLong
+from inference.schema import bounded_note_schema
 
 DEFAULT_MAX_TOKENS = 512
 
@@ -79,6 +80,12 @@ def _params(body: dict[str, Any], backend: TransformersBackend, prompt_tokens: i
     room = int(backend.context_length or 0) - prompt_tokens
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or min(DEFAULT_MAX_TOKENS, max(room, 1))
     schema = _schema(body)
+    if schema == bounded_note_schema():
+        # The SOAP note schema itself (what our openai backend sends): decode it as the in-process path
+        # does, with each section's length budgeted in tokens and closed at a sentence end.
+        schema, constrained = None, True
+    else:
+        constrained = schema is not None
     try:
         return SamplingParams(
             max_new_tokens=int(max_tokens),
@@ -86,7 +93,7 @@ def _params(body: dict[str, Any], backend: TransformersBackend, prompt_tokens: i
             top_p=float(body.get("top_p") or 1.0),
             n=int(body.get("n") or 1),
             seed=body.get("seed"),
-            constrained=schema is not None,
+            constrained=constrained,
             json_schema=schema,
             logprobs=bool(body.get("logprobs")),
         )

@@ -53,7 +53,7 @@ def test_killed_worker_leaves_encounter_retryable_and_a_new_worker_generates(
         retry = encounter.jobs.order_by("-id").first()
         assert retry.pk != first.pk and retry.state == "queued" and job_state(first.pk).state == "failed"
 
-        worker = start_worker(broker, log, SOAP_MAX_NEW_TOKENS="96")
+        worker = start_worker(broker, log, SOAP_MAX_NEW_TOKENS="256")
         try:
             done = wait_for(
                 lambda: job_state(retry.pk).state in ("done", "failed") and job_state(retry.pk), 240, "the retry", log

@@ -54,6 +54,39 @@ def browser(django_db_blocker):
     close_live_server_sessions(django_db_blocker)
 
 
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+
+
+def new_page(browser, viewport=None):
+    """A page whose documents all carry axe-core (injected by the browser, so the app's CSP is untouched)."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run npm ci (scripts/setup.sh does)")
+    context = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
+    context.add_init_script(path=str(AXE))
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    return page
+
+
+def assert_accessible(page, state: str) -> None:
+    """axe-core on the page as it is now: no serious or critical violation (WCAG 2.1 A/AA and best practice)."""
+    result = page.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',"
+        " 'best-practice']}})"
+    )
+    bad = [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"axe on {state}: {bad}"
+
+
+def no_horizontal_scroll(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
 def login(page, base: str, username: str, password: str) -> None:
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=username]", username)
@@ -67,7 +100,7 @@ def test_clinician_drafts_edits_and_signs_a_note(browser, live_server, alice, st
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "worker.log"
     with broker_for_tests(tmp_path) as broker:
-        worker = start_worker(broker, log, SOAP_MAX_NEW_TOKENS="96")
+        worker = start_worker(broker, log, SOAP_MAX_NEW_TOKENS="256")
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("dialog", lambda dialog: dialog.accept())
@@ -118,3 +151,155 @@ def test_clinician_drafts_edits_and_signs_a_note(browser, live_server, alice, st
             staff_page.screenshot(path=str(SCREENSHOTS / "audit.png"))
         finally:
             stop_worker(worker)
+
+
+def aci_visit(index: int = 0) -> tuple[str, dict]:
+    """An ACI-Bench valid visit as '[speaker] text' lines (index 0 is D2N068, 73 turns), and its clinician note."""
+    from training.evaluation.datasets import load_examples
+
+    example = load_examples("aci-bench:valid")[index]
+    return "\n".join(f"[{t['speaker']}] {t['text']}" for t in example["dialogue"]), example["reference"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_review_page_gates_sign_off_and_works_by_keyboard_and_on_a_phone(browser, live_server, alice, staff):
+    """No worker: a stored draft on the 73-turn visit, with placeholders and an invented dose, exercises the
+    review page itself (evidence scroll, per-section editing, sign gate, keyboard, phone, axe-core)."""
+    from clinic.notes.evidence import _Dialogue, default_semantic
+    from clinic.notes.models import Note
+    from tests.clinic.conftest import make_encounter
+
+    dialogue, _ = aci_visit(0)
+    encounter = make_encounter(alice, dialogue, title="Heart failure follow-up")
+    Note.objects.filter(encounter=encounter).update(
+        S="Fatigue and lightheadedness for about 5 weeks. He has been eating more salt lately.",
+        O="O",
+        A="A",
+        P="Increase Lasix to 80 mg once a day. Start warfarin 5 mg daily.",
+        status="draft",
+        version=1,
+        model_reference="default",
+    )
+    # The app embeds a visit's turns while its note is generated (prepare_in_background); do that here.
+    semantic = default_semantic()
+    assert semantic is not None
+    semantic.similarities(["warm up"], _Dialogue.of(encounter.turns).texts)
+    base = live_server.url
+    page = new_page(browser)
+    login(page, base, "alice", "alice-password-1")
+    assert_accessible(page, "encounter list")
+    page.goto(f"{base}/encounters/new/")
+    assert_accessible(page, "new encounter")
+    page.goto(f"{base}/encounters/{encounter.pk}/")
+    page.wait_for_selector("#section-P .sentence")
+    assert "Demo model" in page.locator("#model-banner").inner_text()
+    assert page.locator("input[name=score]:checked").count() == 0
+    assert_accessible(page, "review")
+
+    # Evidence: "5 weeks" is supported by "about five weeks"; the invented warfarin dose is flagged in text too.
+    weeks = page.locator(".sentence", has_text="5 weeks")
+    assert weeks.get_attribute("data-supported") == "yes"
+    warfarin = page.locator(".sentence", has_text="warfarin")
+    assert warfarin.get_attribute("data-supported") == "no" and "possibly unsupported" in warfarin.inner_text()
+    # Hover the Lasix sentence: only the dialogue pane scrolls, to the "increase your lasix to 80 mg" turn.
+    lasix = page.locator(".sentence", has_text="Lasix")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    lasix.scroll_into_view_if_needed()
+    page_y = page.evaluate("() => window.scrollY")
+    lasix.hover()
+    best = page.locator(".turn.evidence-best")
+    assert "lasix to 80 mg" in best.inner_text()
+    assert page.evaluate("() => document.getElementById('dialogue').scrollTop") > 0
+    assert page.evaluate("() => window.scrollY") == page_y
+    box, pane = best.bounding_box(), page.locator("#dialogue").bounding_box()
+    assert pane["y"] <= box["y"] <= pane["y"] + pane["height"], "the best turn is scrolled into the pane"
+    lasix.click()
+    assert "lasix to 80 mg" in page.locator(".turn.evidence-best").inner_text()
+
+    # Keyboard: skip link to the note; four uniquely named Edit buttons; focus into the editor and back.
+    page.reload()
+    page.wait_for_selector("#section-P .sentence")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to the note"
+    sections = ("Subjective", "Objective", "Assessment", "Plan")
+    names = [page.get_by_role("button", name=f"Edit {n}", exact=True).count() for n in sections]
+    assert names == [1, 1, 1, 1]
+    page.get_by_role("button", name="Edit Assessment", exact=True).click()
+    page.wait_for_selector("#section-A textarea")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'editor-A'")
+    page.get_by_role("button", name="Edit Objective", exact=True).click()  # a second editor open on the page
+    page.wait_for_selector("#section-O textarea")
+    assert_accessible(page, "editing")
+    page.fill("#section-A textarea", "Congestive heart failure with fluid retention.")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # Save Assessment, by keyboard
+    page.wait_for_selector("#section-A .sentence")
+    page.wait_for_function("() => document.activeElement && document.activeElement.matches('#section-A .edit-button')")
+    page.fill("#section-O textarea", "Neck: JVD 8 cm. Rales at both bases.")
+    page.click("#section-O button[type=submit]")
+    page.wait_for_selector("#section-O .sentence")  # saved: no conflict with her own Assessment save
+    assert page.locator(".conflict").count() == 0
+
+    # Two tabs editing different sections merge.
+    other = new_page(browser)
+    login(other, base, "alice", "alice-password-1")
+    other.goto(f"{base}/encounters/{encounter.pk}/")
+    other.click("#section-S .edit-button")
+    page.click("#section-P .edit-button")
+    other.fill("#section-S textarea", "Fatigue and lightheadedness for about 5 weeks.")
+    other.click("#section-S button[type=submit]")
+    other.wait_for_selector("#section-S .sentence")
+    page.fill("#section-P textarea", "Increase Lasix to 80 mg once a day.")
+    page.click("#section-P button[type=submit]")
+    page.wait_for_selector("#section-P .sentence")
+    assert page.locator(".conflict").count() == 0
+    note = Note.objects.get(encounter=encounter)
+    assert note.S.endswith("5 weeks.") and note.P == "Increase Lasix to 80 mg once a day."
+    other.context.close()
+
+    # Phone before signing: stacked, no horizontal scroll, the search box usable.
+    phone = new_page(browser, PHONE)
+    login(phone, base, "alice", "alice-password-1")
+    assert no_horizontal_scroll(phone)
+    assert phone.locator("input[name=q]").bounding_box()["width"] > 200
+    phone.goto(f"{base}/encounters/{encounter.pk}/")
+    phone.wait_for_selector("#section-P .sentence")
+    assert no_horizontal_scroll(phone)
+    dialogue_box, note_box = phone.locator("#dialogue").bounding_box(), phone.locator("#note").bounding_box()
+    assert dialogue_box["y"] + dialogue_box["height"] <= note_box["y"] + 1, "dialogue and note are stacked"
+    assert_accessible(phone, "phone review")
+    phone.context.close()
+
+    # Sign gate, by keyboard: it lists what is left (the edited Objective is gone from it); nothing signs unticked.
+    page.reload()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # the second skip link: straight to sign-off
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to sign-off"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "sign-button"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#sign-gate")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'sign-gate-title'")
+    assert_accessible(page, "sign gate")
+    items = page.locator("#sign-gate input[name=acknowledge]")
+    assert items.count() >= 1 and "Objective" not in page.locator("#sign-gate").inner_text()
+    page.click("#confirm-sign")
+    page.wait_for_selector("#sign-gate-error")
+    assert Note.objects.get(encounter=encounter).status == "draft"
+    for i in range(items.count()):
+        items.nth(i).check()
+    page.click("#confirm-sign")
+    page.wait_for_selector("text=Signed by")
+    assert_accessible(page, "signed")
+    from clinic.notes.models import AuditEvent
+
+    assert AuditEvent.objects.get(action="sign", encounter=encounter).detail["acknowledged"]
+
+    audit = new_page(browser)
+    login(audit, base, "staff", "staff-password-1")
+    audit.goto(f"{base}/audit/")
+    assert "acknowledged" in audit.locator("table").inner_text()
+    assert_accessible(audit, "audit")
+    audit.context.close()
+    page.context.close()

