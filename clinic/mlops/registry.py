@@ -107,6 +107,32 @@ class GateResult:
         }
 
 
+DEFAULT_VERSION_NAME = "default"
+
+
+def ensure_default_version() -> ModelVersion | None:
+    """On a registry that has never held a version, record the shipped default as the active one.
+
+    The default model (the base with the project's trained adapter, `inference.models.fetch_default`)
+    is what generation uses with no active version; recording it makes the registry show what drafts
+    notes from the first start, lets a candidate be promoted over it with the usual gate, and lets a
+    rollback return to it. Returns the created version, or None when the registry already had one.
+    """
+    from inference.models import DEFAULT_MODEL_REF, default_adapter
+
+    with transaction.atomic():
+        if ModelVersion.objects.select_for_update().exists():
+            return None
+        adapter = default_adapter()
+        return ModelVersion.objects.create(
+            name=DEFAULT_VERSION_NAME,
+            reference=DEFAULT_MODEL_REF,
+            state=ModelVersion.State.ACTIVE,
+            promoted_at=timezone.now(),
+            metrics={"adapter": adapter.name if adapter else None, "note": "base model + shipped LoRA adapter"},
+        )
+
+
 def active_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(state=ModelVersion.State.ACTIVE).first()
 

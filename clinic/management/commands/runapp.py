@@ -79,6 +79,10 @@ class Command(BaseCommand):
             from inference.models import fetch_default
 
             self.stdout.write(f"runapp: default model at {fetch_default()}")
+        from clinic.mlops.registry import ensure_default_version
+
+        if ensure_default_version() is not None:
+            self.stdout.write("runapp: model registry starts with the shipped default as the active version")
         username, password = ensure_demo_user()
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(

@@ -231,3 +231,17 @@ def test_a_checkpoint_with_nan_weights_is_never_registered_or_promoted(tmp_path,
         registry.promote(smuggled, admin_user, force=True, reason="trust me")
     smuggled.refresh_from_db()
     assert smuggled.state != "active"
+
+
+def test_fresh_registry_records_the_shipped_default_as_active_and_can_return_to_it(admin_user) -> None:
+    default = registry.ensure_default_version()
+    assert default is not None and default.state == "active" and default.reference == "default"
+    assert registry.ensure_default_version() is None and ModelVersion.objects.count() == 1  # only once
+    assert active_model_reference() == "default"
+    candidate = ModelVersion.objects.create(name="run-7 step 40", reference="/ckpt/run-7/step-40")
+    _evaluate(default, SAME)  # the gate compares both on the same holdout, the default included
+    _evaluate(candidate, SAME)
+    registry.promote(candidate, admin_user)
+    assert active_model_reference() == "/ckpt/run-7/step-40"
+    assert registry.rollback(admin_user) == default
+    assert active_model_reference() == "default"
