@@ -77,7 +77,7 @@ stamp "pack"
 for run in sft-real sft-mix grpo; do cp /tmp/runs/$run/metrics.jsonl "$R/$run-metrics.jsonl" 2>/dev/null; done
 cp "$SOAP_VAR_DIR/datasets/synth.jsonl" "$R/synth.jsonl" 2>/dev/null
 $PY - "$OUT" <<'PYEOF'
-import sys, shutil, json
+import sys, shutil
 from pathlib import Path
 from safetensors.torch import load_file, save_file
 out = Path(sys.argv[1])
@@ -89,6 +89,9 @@ for name, src in (("sft-mix", "/tmp/runs/sft-mix"), ("grpo", "/tmp/runs/grpo"), 
     w = load_file(str(steps[-1] / "adapter_model.safetensors"))
     save_file({k: v.half().contiguous() for k, v in w.items()}, str(d / "adapter_model.safetensors"))
     shutil.copy(steps[-1] / "adapter_config.json", d / "adapter_config.json")
-    shutil.copy(steps[-1] / "trainer_state.json", d / "trainer_state.json")
 PYEOF
+for run in sft-real sft-mix grpo; do
+  last=$(ls -d /tmp/runs/$run/step-* 2>/dev/null | sort -t- -k2 -n | tail -1)
+  [ -n "$last" ] && cp "$last/trainer_state.json" "$R/$run-trainer_state.json" && cp /tmp/runs/$run/train.log "$R/$run-train.log"
+done
 tar czf "$OUT/results.tgz" -C "$R" . ; ls -la "$OUT" "$OUT"/*; stamp "all done"
