@@ -580,6 +580,24 @@ ELABORATIONS = {
 BACKCHANNELS = ("mm-hmm.", "okay.", "yeah.", "right.", "uh-huh.", "mm-hmm, okay.", "sure.", "got it.")
 
 
+# The doctor's requests while examining and the patient's replies that fit them.
+EXAM_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("does it hurt when i press here?", ("a little bit, yeah.", "ow, yeah, right there.", "not really, no.")),
+    ("can you take a deep breath for me? and out.", ("okay.", "mm-hmm.")),
+    ("can you push against my hand? good, and the other side.", ("like this?", "okay.")),
+    ("just relax for me, you're doing great.", ("okay.", "i'm trying.")),
+    ("can you follow my finger with your eyes?", ("okay.", "mm-hmm.")),
+)
+ACKS = (
+    "okay. i appreciate that.",
+    "okay, that makes me feel a little better.",
+    "alright.",
+    "okay, that's good to know.",
+    "mm-hmm, that makes sense.",
+    "okay. thank you for explaining that.",
+)
+
+
 class RealisticRenderer:
     """``RealisticRenderer().render_case(case) -> (stated case, dialogue)``; ``render(case)`` gives the
     dialogue alone. The stated case holds only the facts the visit says and writes its note in the
@@ -1202,15 +1220,9 @@ class _RealVisit:
             else:
                 line = self.pick(f"and {clinical}.", f"i also note {clinical}.", f"{clinical}.")
             if self.kind == "conversation" and self.chance(0.25):
-                self.doc(
-                    self.pick(
-                        "does it hurt when i press here?",
-                        "can you take a deep breath for me?",
-                        "can you push against my hand?",
-                        "just relax for me.",
-                    )
-                )
-                self.pat(self.pick("a little bit, yeah.", "okay.", "ow, yeah, right there.", "mm-hmm."))
+                question, answer = self.rng.choice(EXAM_CHECKS)
+                self.doc(question)
+                self.pat(self.fresh(*answer))
             self.doc(line)
             self.nod(0.25)
 
@@ -1331,7 +1343,7 @@ class _RealVisit:
         for explanation in self.rng.sample(EXPLANATIONS, 4):
             if not self.chatty(0.75):
                 break
-            self.pat(self.fresh("okay. i appreciate that.", "okay, that makes me feel a little better.", "alright."))
+            self.pat(self.fresh(*ACKS))
             self.doc(explanation)
         self.doc(self.pick("so here's what i'd like to do.", "let's talk about next steps.", "so, for the plan."))
         for fact in [f for f in self.case.facts if f.section == "P"]:
