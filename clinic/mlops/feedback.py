@@ -26,6 +26,7 @@ from django.db import transaction
 
 from clinic.mlops.models import Dataset, Example, PreferencePair
 from inference.schema import SECTION_KEYS
+from inference.schema import Example as ExampleContract
 from training.deid import DeidError, deidentify_example
 
 logger = logging.getLogger(__name__)
@@ -207,8 +208,9 @@ def collect_missing(limit: int | None = None) -> dict[str, int]:
 
 
 def example_to_dict(example: Example) -> dict[str, Any]:
-    """The plain-dict shape that `training.synthesis` exports and the trainers read."""
-    return {name: getattr(example, name) for name in EXPORT_FIELDS}
+    """The plain-dict shape that `training.synthesis` exports and the trainers read, checked against the
+    one Example contract (`inference.schema.Example`) so an export never writes a line a loader refuses."""
+    return ExampleContract.check({name: getattr(example, name) for name in EXPORT_FIELDS}).as_dict()
 
 
 def export_jsonl(dataset: Dataset, out: IO[str], *, split: str | None = None) -> int:

@@ -132,7 +132,8 @@ def test_edit_stats_without_generated_note_counts_everything_as_written() -> Non
 def test_mixed_examples_weight_each_dataset(signed_edited_note, settings) -> None:
     Example.objects.update(split="train", weight=1.5)
     synthetic = Dataset.objects.create(name="synthetic-v1", kind=Dataset.Kind.SYNTHETIC)
-    Example.objects.create(dataset=synthetic, key="s1", dialogue=[], reference={"S": "", "O": "", "A": "", "P": ""})
+    Example.objects.create(dataset=synthetic, key="s1", dialogue=[{"speaker": "doctor", "text": "Hi."}],
+                           reference={"S": "", "O": "", "A": "", "P": ""})  # fmt: skip
     rows = feedback.mixed_examples({"synthetic-v1": 1.0, settings.FEEDBACK_DATASET: 2.0})
     assert sorted((r["source"], r["weight"]) for r in rows) == [("clinician", 3.0), ("synthetic", 1.0)]
     assert len(feedback.mixed_examples({"synthetic-v1": 0.0, settings.FEEDBACK_DATASET: 1.0})) == 1
@@ -166,9 +167,10 @@ def test_weighted_training_set_repeats_examples_by_weight(settings) -> None:
     clinician = Dataset.objects.create(name=settings.FEEDBACK_DATASET, kind=Dataset.Kind.CLINICIAN)
     synthetic = Dataset.objects.create(name="synthetic-v1", kind=Dataset.Kind.SYNTHETIC)
     note = {"S": "s", "O": "o", "A": "a", "P": "p"}
+    turns = [{"speaker": "doctor", "text": "Hi."}]
     for i in range(10):
-        Example.objects.create(dataset=synthetic, key=f"s{i}", dialogue=[], reference=note)
-    Example.objects.create(dataset=clinician, key="c0", dialogue=[], reference=note, source="clinician")
+        Example.objects.create(dataset=synthetic, key=f"s{i}", dialogue=turns, reference=note)
+    Example.objects.create(dataset=clinician, key="c0", dialogue=turns, reference=note, source="clinician")
     rows = feedback.weighted_training_set({"synthetic-v1": 0.5, settings.FEEDBACK_DATASET: 3.0}, seed=1)
     keys = [r["key"] for r in rows]
     assert keys.count("c0") == 1 and {"c0#2", "c0#3"} <= set(keys)
