@@ -6,7 +6,7 @@ stage with results.json, summary.md, the per-step metrics and the figures. CPU s
 
     .venv/bin/python benchmarks/proof_run.py --tiny --data var/proof/synth24k.jsonl --out var/proof/smoke
 
-The H100 run (files staged with ../shared/tools/device-stage; docs/results.md "Proof run" has the calls):
+The H100 run (files copied to /tmp/devstage/files first; docs/results.md "Proof run" has the calls):
 
     python3 benchmarks/proof_run.py --model /tmp/devstage/files/SmolLM2-135M-Instruct.Q4_1.gguf \\
         --data /tmp/devstage/files/synth24k.jsonl.xz --aci-dir /tmp/devstage/files \\

@@ -3,7 +3,7 @@
 #
 #   bash .proofsrc/benchmarks/proof_run_device.sh --deadline-s 1200     # then poll: tail /tmp/proof/log
 #
-# Expects in /tmp/devstage/files (../shared/tools/device-stage): the default model's GGUF, the synthetic
+# Expects in /tmp/devstage/files (copied there beforehand): the default model's GGUF, the synthetic
 # examples (proof_data.jsonl.xz), aci-bench valid* files, and wheels installed into /tmp/devstage/site.
 # Runs from a copy of the code (PROOF_SRC, default .proofsrc), so later calls that refresh the working
 # tree cannot change the code under a running stage. Results land in /tmp/proof/out, the log in /tmp/proof/log.

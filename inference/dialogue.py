@@ -1,4 +1,4 @@
-"""Turn what a clinician pastes or uploads into a list of `Turn`s (../shared/ARCHITECTURE.md, Dialogue).
+"""Turn what a clinician pastes or uploads into a list of `Turn`s (docs/architecture.md, Dialogue).
 
 Accepted inputs, detected from the file name when given, else from the content:
 

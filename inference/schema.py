@@ -1,4 +1,4 @@
-"""The SOAP note and dialogue contracts (../shared/ARCHITECTURE.md).
+"""The SOAP note, dialogue and example contracts (docs/architecture.md).
 
 `SOAPNote` is the one definition of the model's output: exactly the keys S, O, A, P, each a
 plain-text string. Its JSON schema drives constrained decoding and the REST API's schema.

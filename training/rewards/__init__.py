@@ -1,4 +1,4 @@
-"""Rewards and judges for GRPO and evaluation (issue 6; contract in ../shared/ARCHITECTURE.md).
+"""Rewards and judges for GRPO and evaluation (issue 6; contract in docs/architecture.md).
 
 - `format_reward(completion) -> 0.0 | 1.0` and TRL-style `format_reward_fn(completions, **kw)`;
 - `reward(dialogue, completion, reference, judge, *, strict=False) -> RewardBreakdown` (0 to 5);

@@ -1,4 +1,4 @@
-"""The reward contract (../shared/ARCHITECTURE.md, Reward and Judge).
+"""The reward contract (docs/architecture.md, Reward and judge).
 
 `reward()` = format (0 or 1) + one judge score in [0, 1] per SOAP section, so 0 to 5, as in the
 published recipe. A completion that fails the format check gets 0 in total and the judge is not

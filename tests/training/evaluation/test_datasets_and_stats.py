@@ -10,7 +10,7 @@ from training.evaluation import DatasetError, bootstrap_ci, load_examples, split
 from training.evaluation.datasets import datasets_dir
 
 needs_public = pytest.mark.skipif(
-    not (datasets_dir() / "aci-bench").exists(), reason="../shared/datasets is absent on this machine"
+    not (datasets_dir() / "aci-bench").exists(), reason="the public datasets (data/, or SOAP_DATASETS_DIR) are absent"
 )
 
 
