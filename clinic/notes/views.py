@@ -257,8 +257,10 @@ def sign(request: HttpRequest, pk: int) -> HttpResponse:
         services.sign_note(encounter.note, request.user, version=int(version), own_edits_seen=True,
                            to_review=to_review, acknowledged=request.POST.getlist("acknowledge"))  # fmt: skip
     except services.NeedsReview as exc:
-        if request.htmx:
-            return _sign_gate(request, encounter, version, exc.message)
+        if request.htmx:  # the gate again, in place of the gate (not of the whole note area)
+            response = _sign_gate(request, encounter, version, exc.message)
+            response["HX-Retarget"], response["HX-Reswap"] = "#signoff", "innerHTML"
+            return response
         messages.error(request, exc.message)
     except services.ServiceError as exc:
         messages.error(request, exc.message)

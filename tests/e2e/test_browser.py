@@ -270,7 +270,7 @@ def test_review_page_gates_sign_off_and_works_by_keyboard_and_on_a_phone(browser
     assert_accessible(phone, "phone review")
     phone.context.close()
 
-    # Sign gate, by keyboard: it lists what is left (the edited Objective is gone from it); nothing signs unticked.
+    # Sign gate, by keyboard: it lists what is left (the edited placeholders are gone from it); nothing signs unticked.
     page.reload()
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")  # the second skip link: straight to sign-off
@@ -283,7 +283,9 @@ def test_review_page_gates_sign_off_and_works_by_keyboard_and_on_a_phone(browser
     page.wait_for_function("() => document.activeElement && document.activeElement.id === 'sign-gate-title'")
     assert_accessible(page, "sign gate")
     items = page.locator("#sign-gate input[name=acknowledge]")
-    assert items.count() >= 1 and "Objective" not in page.locator("#sign-gate").inner_text()
+    gate = page.locator("#sign-gate").inner_text()
+    assert items.count() >= 1 and "Objective holds only a placeholder" not in gate and "warfarin" not in gate
+    assert "Assessment" not in gate  # edited from "A" to a real assessment
     page.click("#confirm-sign")
     page.wait_for_selector("#sign-gate-error")
     assert Note.objects.get(encounter=encounter).status == "draft"

@@ -123,13 +123,14 @@
   document.addEventListener("htmx:beforeRequest", function (e) {
     var elt = e.detail.elt;
     var section = elt && elt.closest && elt.closest(".soap-section[data-section]");
-    pendingFocus = section ? { section: section.dataset.section } : null;
+    // Only requests the clinician made move focus; the history refresh that follows a save must not.
+    if (section) pendingFocus = { section: section.dataset.section };
     if (elt && elt.id === "sign-button") pendingFocus = { gate: true };
   });
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSettle", function (e) {
     localTimes(document);
     announceState();
-    if (!pendingFocus) return;
+    if (!pendingFocus || (e.detail.elt && e.detail.elt.id === "history")) return;
     var target = null;
     if (pendingFocus.gate) {
       target = document.getElementById("sign-gate-title");
