@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
 .venv/bin/ruff check clinic inference training tests benchmarks
+.venv/bin/mypy  # clinic, inference and training ([tool.mypy] in pyproject.toml); about a minute from cold
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "test: models changed without a migration: run manage.py makemigrations"; exit 1; }
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

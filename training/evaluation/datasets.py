@@ -122,7 +122,8 @@ def _split_assessment_plan(text: str) -> tuple[str, str]:
     itself, the looping that the first real-data run showed.
     """
     lines = _drop_headers(text).splitlines()
-    assessment, plan = [], []
+    assessment: list[str] = []
+    plan: list[str] = []
     for line in lines:
         stripped = line.strip()
         low = stripped.lstrip("•*-– ").lower()
@@ -253,7 +254,7 @@ def _load_mts(split: str) -> list[dict[str, Any]]:
     path = datasets_dir() / "mts-dialog" / _MTS_FILES[split]
     if not path.exists():
         raise DatasetError(f"mts-dialog file not found at {path}; set SOAP_DATASETS_DIR.")
-    examples = []
+    examples: list[dict[str, Any]] = []
     with path.open(newline="") as fh:
         for row in csv.DictReader(fh):
             header = (row.get("section_header") or "").strip().upper()

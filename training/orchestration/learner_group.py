@@ -173,7 +173,7 @@ class ShardedLearner(Learner):
         if self.cfg.max_grad_norm > 0:
             norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
         else:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
         return float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
 
     @torch.no_grad()

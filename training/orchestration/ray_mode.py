@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -208,14 +209,14 @@ class RayExecutor:
         device = "cuda" if gpus > 0 else "cpu"
         dtype = "bfloat16" if gpus > 0 else "float32"
         self.learners = LearnerGroup(ray, cfg, policy_path, reference_path)
-        self.rollouts = [
+        self.rollouts: list[Any] = [  # Ray actor handles
             ray.remote(num_cpus=ROLLOUT_CPUS, num_gpus=gpus)(RolloutWorker).remote(
                 policy_path, device, dtype, cfg.seed + i
             )
             for i in range(cfg.rollout_workers)
         ]
         judge = ray.remote(num_cpus=JUDGE_CPUS, num_gpus=cfg.judge_gpus_per_worker)(ScorerWorker)
-        self.judges = [judge.remote(cfg) for _ in range(cfg.judge_workers)]
+        self.judges: list[Any] = [judge.remote(cfg) for _ in range(cfg.judge_workers)]
         self.version = 0
         self.learner_weights_norm: float | None = None
         self._sync_weights()  # a resumed run's learner weights reach the rollouts before the first step
@@ -264,7 +265,7 @@ class RayExecutor:
             stats["rollout_weights_norm"] = float(norms.pop())
         return samples, stats
 
-    def score(self, examples: list[dict], texts: list[str]) -> list[dict[str, float]]:
+    def score(self, examples: Sequence[dict], texts: Sequence[str]) -> list[dict[str, float]]:
         idx = _chunks(list(range(len(texts))), len(self.judges))
         futures = [
             j.score.remote([examples[i] for i in p], [texts[i] for i in p])

@@ -62,6 +62,8 @@ class Embedder:
     differ later are then not mistaken for duplicates.
     """
 
+    plain: Any  # the transformers model when sentence-transformers is absent (set by _load_plain)
+
     def __init__(
         self,
         *,

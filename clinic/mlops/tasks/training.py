@@ -95,7 +95,7 @@ def resolve_run_config(run: TrainingRun):
     overrides.setdefault("kind", run.kind)
     overrides.setdefault("mode", run.mode or "local")
     overrides["output_dir"] = str(run_directory(run))
-    if run.base_model_id and "model" not in overrides:
+    if run.base_model is not None and "model" not in overrides:
         overrides["model"] = run.base_model.reference
     return build_config(run.preset or "recipe", overrides)
 
