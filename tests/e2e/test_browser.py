@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.clinic.conftest import DIALOGUE
 from tests.clinic.workers import broker_for_tests, start_worker, stop_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -102,23 +101,38 @@ def test_clinician_drafts_edits_and_signs_a_note(browser, live_server, alice, st
     with broker_for_tests(tmp_path) as broker:
         worker = start_worker(broker, log, SOAP_MAX_NEW_TOKENS="256")
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("dialog", lambda dialog: dialog.accept())
+            page = new_page(browser)
             login(page, live_server.url, "alice", "alice-password-1")
 
+            # A real visit: ACI-Bench valid D2N068, 73 turns (one generation serves every check below).
             page.click("text=New encounter")
-            page.fill("input[name=title]", "Cough and fever")
-            page.fill("textarea[name=dialogue]", DIALOGUE)
-            page.screenshot(path=str(SCREENSHOTS / "new-encounter.png"), full_page=True)
+            page.fill("input[name=title]", "Heart failure follow-up (ACI-Bench D2N068)")
+            page.fill("textarea[name=dialogue]", aci_visit(0)[0])
+            page.screenshot(path=str(SCREENSHOTS / "new-encounter.png"), full_page=False)
             page.click("form.intake button[type=submit]")
             page.wait_for_selector("#note-area.job, #section-S", timeout=30_000)
-            try:  # the live view: queued, then generating with tokens so far
-                page.wait_for_selector(".job-generating .partial", timeout=60_000)
+            if page.locator("#note-area.job").count():  # queued or generating: polled every second
+                assert_accessible(page, "generating")
+            try:  # the live view: sections fill in as the model writes them, with the elapsed time
+                page.wait_for_selector(".job-generating .partial-section:not(.waiting)", timeout=120_000)
+                area = page.locator("#note-area").inner_text()
+                assert '{"S"' not in area and page.locator(".job-generating .elapsed").count() == 1
                 page.screenshot(path=str(SCREENSHOTS / "generating.png"))
             except Exception:  # noqa: BLE001 - generation may already be done; the screenshot is a bonus
                 pass
-            page.wait_for_selector("#section-S", timeout=240_000)
-            page.screenshot(path=str(SCREENSHOTS / "review.png"), full_page=True)
+            page.wait_for_selector("#section-S", timeout=300_000)
+            page.wait_for_selector("#model-banner")
+            supported = page.locator(".sentence[data-supported=yes]").first
+            if supported.count():  # show the evidence highlight in the screenshot
+                supported.hover()
+            page.screenshot(path=str(SCREENSHOTS / "review-desktop.png"), full_page=False)
+            phone = new_page(browser, PHONE)
+            login(phone, live_server.url, "alice", "alice-password-1")
+            phone.goto(page.url)
+            phone.wait_for_selector("#section-S")
+            assert no_horizontal_scroll(phone)
+            phone.screenshot(path=str(SCREENSHOTS / "review-phone.png"), full_page=True)
+            phone.context.close()
 
             sentence = page.locator(".sentence[data-turns]:not([data-turns=''])").first
             if sentence.count():
@@ -132,6 +146,11 @@ def test_clinician_drafts_edits_and_signs_a_note(browser, live_server, alice, st
             page.wait_for_selector("#history:has-text('Acute viral bronchitis.')")
 
             page.click("#sign-button")
+            page.wait_for_selector("#sign-gate")
+            boxes = page.locator("#sign-gate input[name=acknowledge]")
+            for i in range(boxes.count()):  # what the demo model wrote that needs a look, each checked
+                boxes.nth(i).check()
+            page.click("#confirm-sign")
             page.wait_for_selector("text=Signed by")
             assert page.locator("#section-A button:has-text('Amend')").count() == 1
             history = page.locator("#history")
@@ -139,11 +158,11 @@ def test_clinician_drafts_edits_and_signs_a_note(browser, live_server, alice, st
             page.screenshot(path=str(SCREENSHOTS / "signed.png"), full_page=True)
 
             page.goto(f"{live_server.url}/")
-            page.wait_for_selector("text=Cough and fever")
+            page.wait_for_selector("text=Heart failure follow-up")
             assert "Signed" in page.locator("table.encounters").inner_text()
             page.screenshot(path=str(SCREENSHOTS / "encounters.png"))
 
-            staff_page = browser.new_page(viewport={"width": 1400, "height": 900})
+            staff_page = new_page(browser, {"width": 1400, "height": 900})
             login(staff_page, live_server.url, "staff", "staff-password-1")
             staff_page.goto(f"{live_server.url}/audit/")
             text = staff_page.locator("table").inner_text()
