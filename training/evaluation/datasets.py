@@ -141,6 +141,29 @@ def _split_assessment_plan(text: str) -> tuple[str, str]:
     return "\n".join(assessment), "\n".join(plan)
 
 
+_VITALS_HEADER = re.compile(r"^\s*VITAL(?:S| SIGNS)\s*:?\s*$")
+
+
+def _split_vitals(subjective: str) -> tuple[str, str]:
+    """(subjective without its VITALS block, the block): measured signs are objective data.
+
+    ACI-Bench's section files keep the VITALS block of some notes inside `subjective` (23 of 67 train
+    notes); SOAP puts vital signs under O, where the model is asked to write them.
+    """
+    keep: list[str] = []
+    vitals: list[str] = []
+    in_vitals = False
+    for line in subjective.splitlines():
+        stripped = line.strip()
+        if _VITALS_HEADER.match(stripped):
+            in_vitals = True
+            continue
+        if in_vitals and stripped and stripped.isupper() and len(stripped.split()) <= 5:
+            in_vitals = False  # the next header ends the block
+        (vitals if in_vitals else keep).append(line)
+    return "\n".join(keep), "\n".join(v for v in vitals if v.strip())
+
+
 def _aci_sections(root: Path, split: str) -> dict[str, dict[str, str]]:
     parts: dict[str, dict[str, list[str]]] = {}
     for name, key in (
@@ -159,9 +182,10 @@ def _aci_sections(root: Path, split: str) -> dict[str, dict[str, str]]:
     out = {}
     for encounter, got in parts.items():
         a, p = _split_assessment_plan("\n".join(got.get("AP", [])))
+        subjective, vitals = _split_vitals("\n".join(got.get("S", [])))
         out[encounter] = {
-            "S": _drop_headers("\n".join(got.get("S", []))),
-            "O": _drop_headers("\n".join(got.get("O", []))),
+            "S": _drop_headers(subjective),
+            "O": _drop_headers("\n".join([vitals, *got.get("O", [])]).strip()),
             "A": a,
             "P": p,
         }
