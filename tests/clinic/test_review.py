@@ -166,3 +166,9 @@ def test_intake_errors_speak_to_clinicians(client, alice):
     page = client.post(reverse("notes:encounter_new"), {"dialogue": '[{"speaker": "doctor" "text": "hi"}]'})
     text = page.content.decode()
     assert "damaged near line 1" in text and "Expecting" not in text and "delimiter" not in text
+
+
+def test_a_dead_worker_is_noticed_within_seconds():
+    from clinic.notes import tasks
+
+    assert services.STALE_AFTER_SECONDS <= 15 and tasks.HEARTBEAT_SECONDS * 5 <= services.STALE_AFTER_SECONDS
