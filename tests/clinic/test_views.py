@@ -144,7 +144,7 @@ def test_review_page_shows_dialogue_note_and_evidence_attributes(client, drafted
     response = client.get(reverse("notes:encounter_detail", args=[drafted.encounter.pk]))
     html = response.content.decode()
     assert response.status_code == 200 and 'id="turn-1"' in html and "Dry cough for two weeks." in html
-    assert 'data-turns="1"' in html  # S's first sentence is supported by the patient's turn
+    assert 'data-turns="1' in html  # S's first sentence is best supported by the patient's turn (ranked first)
     assert 'class="sentence unsupported"' in html  # "Blood pressure 150/95." appears nowhere in the dialogue
     assert AuditEvent.objects.filter(action="view", actor=alice).exists()
 
