@@ -35,6 +35,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from inference.cache import ModelLRU
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_REF = "default"
@@ -260,7 +262,9 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-_cache: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+# At most SOAP_MODEL_CACHE_SIZE (default 2) models per process: each promotion or evaluation asks for
+# another one, and a long-lived worker must not keep them all.
+_cache: ModelLRU[tuple[str, str, str], tuple[Any, Any]] = ModelLRU()
 _lock = threading.Lock()
 
 
@@ -280,19 +284,20 @@ def load_model(ref: str | None = None, device: str | None = None, dtype: Any = N
     with _lock:
         path = resolve_model(ref)
         key = (str(path), device, str(dtype))
-        if key in _cache:
-            return _cache[key]
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path))
-            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"could not load model {ref!r} from {path}: {exc}") from exc
-        model.to(device).eval()  # type: ignore[arg-type]
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        tokenizer.padding_side = "left"
-        _cache[key] = (model, tokenizer)
-        return model, tokenizer
+
+        def load() -> tuple[Any, Any]:
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(str(path))
+                model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"could not load model {ref!r} from {path}: {exc}") from exc
+            model.to(device).eval()  # type: ignore[arg-type]
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            tokenizer.padding_side = "left"
+            return model, tokenizer
+
+        return _cache.get_or_create(key, load)
 
 
 def clear_cache() -> None:

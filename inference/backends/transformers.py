@@ -15,6 +15,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
 from inference.backends.base import Backend, Completion, Prompt, SamplingParams
+from inference.cache import ModelLRU
 from inference.constrained import GrammarLogitsProcessor, SectionBudget, get_constraint
 from inference.errors import GenerationError, InputTooLong
 from inference.models import load_model, model_reference
@@ -27,8 +28,8 @@ class TransformersBackend(Backend):
     """transformers `generate` over a model loaded once per process (inference.models.load_model)."""
 
     name = "transformers"
-    _shared: dict[tuple[Any, ...], TransformersBackend] = {}
-    _shared_lock = threading.Lock()
+    # Bounded like the model cache: a worker that evaluates or promotes many models keeps the newest few.
+    _shared: ModelLRU[tuple[Any, ...], TransformersBackend] = ModelLRU()
 
     def __init__(
         self,
@@ -57,10 +58,7 @@ class TransformersBackend(Backend):
     @classmethod
     def shared(cls, model_ref: str | None = None, **options: Any) -> TransformersBackend:
         key = (model_reference(model_ref), tuple(sorted((k, str(v)) for k, v in options.items())))
-        with cls._shared_lock:
-            if key not in cls._shared:
-                cls._shared[key] = cls(model_ref, **options)
-            return cls._shared[key]
+        return cls._shared.get_or_create(key, lambda: cls(model_ref, **options))
 
     def render(self, prompt: Prompt) -> str:
         return prompt if isinstance(prompt, str) else render_prompt(self.tokenizer, prompt)

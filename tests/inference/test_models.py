@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,18 @@ def test_a_checkpoint_directory_loads_and_is_cached_per_process(tmp_path, defaul
     assert model.config.hidden_size == 32 and not model.training
     assert tok.padding_side == "left" and tok.pad_token_id is not None
     assert load_model(str(ckpt), device="cpu")[0] is model
+
+
+def test_loaded_models_are_bounded_least_recently_used_first(default_model_dir, tmp_path, monkeypatch):
+    from inference import models
+    from inference.cache import ModelLRU
+    from tests.training.grpo.tiny_llama import save_tiny_llama
+
+    monkeypatch.setattr(models, "_cache", ModelLRU(2))
+    dirs = [save_tiny_llama(tmp_path / f"m{i}", default_model_dir, seed=i) for i in range(3)]
+    first, _ = models.load_model(dirs[0], device="cpu")
+    models.load_model(dirs[1], device="cpu")
+    assert models.load_model(dirs[0], device="cpu")[0] is first  # a hit refreshes m0
+    models.load_model(dirs[2], device="cpu")  # evicts m1, the least recently used
+    cached = {Path(k[0]).name for k in models._cache.keys()}
+    assert cached == {"m0", "m2"}

@@ -281,6 +281,7 @@ class Learner:
                         epsilon_high=cfg.epsilon_high,
                         beta=cfg.beta,
                         weights=w,
+                        kl_estimator=cfg.kl_estimator,
                     )
                     out.loss.backward()
                     if not scale:
