@@ -89,6 +89,13 @@ def test_invented_drug_or_diagnosis_is_unsupported_with_the_reason():
     assert ev["A"].sentences[0].supported is False and "pneumonia" in ev["A"].sentences[0].reason
 
 
+def test_a_diagnosis_the_lexicon_lacks_is_caught_by_its_shape_but_not_when_said():
+    ev = note_evidence({"A": "Dry cough, consistent with sarcoidosis."}, TURNS)["A"]
+    assert ev.sentences[0].supported is False and "sarcoidosis" in ev.sentences[0].reason
+    said = [*TURNS, {"speaker": "doctor", "text": "This could be sarcoidosis, so we will get a scan."}]
+    assert note_evidence({"A": "Dry cough, possible sarcoidosis."}, said)["A"].sentences[0].supported is True
+
+
 def test_turns_are_ranked_by_support_not_by_position():
     turns = [
         {"speaker": "doctor", "text": "Hi, good to see you, how is the heart doing?"},
