@@ -41,17 +41,48 @@ class TransformersBackend(Backend):
         max_cache_len: int | None = None,
         grammar_engine: str | None = None,
     ) -> None:
-        self.model, self.tokenizer = load_model(model_ref, device=device, dtype=dtype)
-        self.model_reference = model_reference(model_ref)
-        self.device = self.model.device
-        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
-        self.vocab_size = int(self.model.config.vocab_size)
+        model, tokenizer = load_model(model_ref, device=device, dtype=dtype)
+        self._bind(model, tokenizer, model_reference(model_ref), static_cache, max_cache_len, grammar_engine)
+
+    @classmethod
+    def from_loaded(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        reference: str,
+        *,
+        static_cache: bool = False,
+        max_cache_len: int | None = None,
+        grammar_engine: str | None = None,
+    ) -> TransformersBackend:
+        """A backend over a model already in memory (the learner's live policy): no second copy is loaded."""
+        self = cls.__new__(cls)
+        self._bind(model, tokenizer, reference, static_cache, max_cache_len, grammar_engine)
+        return self
+
+    def _bind(
+        self,
+        model: Any,
+        tokenizer: Any,
+        reference: str,
+        static_cache: bool,
+        max_cache_len: int | None,
+        grammar_engine: str | None,
+    ) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.model_reference = reference
+        self.device = next(model.parameters()).device
+        self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+        self.vocab_size = int(model.config.vocab_size)
+        # On CUDA a static KV cache makes transformers compile the decode step into CUDA graphs, which a
+        # trainer's in-place optimiser updates keep valid (same parameter storage).
         self.static_cache = static_cache
         self.max_cache_len = max_cache_len
         self.grammar_engine = grammar_engine
-        eos = self.model.generation_config.eos_token_id
-        self.stop_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
-        self.pad_id = self.tokenizer.pad_token_id
+        eos = model.generation_config.eos_token_id
+        self.stop_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
+        self.stop_ids.discard(None)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         # One generate() at a time per model: bounded memory, and seeds that mean something.
         self._lock = threading.Lock()
 
@@ -151,10 +182,11 @@ class TransformersBackend(Backend):
     def _completion(
         self, row: int, ids: list[int], prompt_tokens: int, logprobs: list[list[float]] | None
     ) -> Completion:
-        finish = "length"
+        finish, extra = "length", {}
         for i, tok in enumerate(ids):
             if tok in self.stop_ids:
-                ids, finish = ids[:i], "stop"
+                # which stop id ended it: a model with several EOS ids is trained on the one it sampled
+                ids, finish, extra = ids[:i], "stop", {"stop_token_id": int(tok)}
                 break
         return Completion(
             text=self.tokenizer.decode(ids, skip_special_tokens=True),
@@ -162,6 +194,7 @@ class TransformersBackend(Backend):
             finish_reason=finish,  # type: ignore[arg-type]
             logprobs=logprobs[row][: len(ids)] if logprobs is not None else None,
             prompt_tokens=prompt_tokens,
+            extra=extra,
         )
 
     def stream(self, prompt: Prompt, params: SamplingParams) -> Generator[str, None, Completion]:

@@ -10,7 +10,6 @@ thing for a separate process (a Ray actor): it owns a model copy and takes new w
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
-from inference.backends.base import Completion, SamplingParams
+from inference.backends.base import SamplingParams
 from inference.backends.transformers import TransformersBackend
 
 
@@ -36,43 +35,10 @@ class Sample:
 
 
 class PolicyBackend(TransformersBackend):
-    """A TransformersBackend over a model object we already hold (the learner's policy)."""
+    """A TransformersBackend over a model object we already hold (the learner's policy).
 
-    def __init__(  # noqa: D107
-        self,
-        model: Any,
-        tokenizer: Any,
-        reference: str = "policy",
-        *,
-        static_cache: bool = False,
-        max_cache_len: int | None = None,
-    ) -> None:
-        # Deliberately not calling super().__init__: it would load a second, frozen copy.
-        self.model, self.tokenizer = model, tokenizer
-        self.model_reference = reference
-        self.device = next(model.parameters()).device
-        self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
-        self.vocab_size = int(model.config.vocab_size)
-        # On CUDA a static KV cache makes transformers compile the decode step into CUDA graphs, which
-        # the optimiser's in-place updates keep valid (same parameter storage); see docs/results.md.
-        self.static_cache = static_cache
-        self.max_cache_len = max_cache_len
-        self.grammar_engine = None
-        eos = model.generation_config.eos_token_id
-        self.stop_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
-        self.stop_ids.discard(None)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self._lock = threading.Lock()
-
-    def _completion(
-        self, row: int, ids: list[int], prompt_tokens: int, logprobs: list[list[float]] | None
-    ) -> Completion:
-        """The backend's completion, plus which stop id ended it (`extra["stop_token_id"]`): a model with
-        several EOS ids must be trained on the one it sampled, not on `tokenizer.eos_token_id`."""
-        completion = super()._completion(row, ids, prompt_tokens, logprobs)
-        if completion.finish_reason == "stop":
-            completion.extra["stop_token_id"] = int(ids[len(completion.token_ids)])
-        return completion
+    Build it with `PolicyBackend.from_loaded(model, tokenizer, "policy")`: no second copy is loaded.
+    """
 
     def _processors(self, params: SamplingParams, rows: int, on_tokens: Any) -> LogitsProcessorList:
         """Unconstrained rollouts (the norm in training) need no grammar engine at all, only the warpers."""
@@ -95,7 +61,9 @@ class Rollout:
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.backend = PolicyBackend(model, tokenizer, static_cache=static_cache, max_cache_len=max_cache_len)
+        self.backend = PolicyBackend.from_loaded(
+            model, tokenizer, "policy", static_cache=static_cache, max_cache_len=max_cache_len
+        )
         self.stats: dict[str, float] = {}
 
     def generate(

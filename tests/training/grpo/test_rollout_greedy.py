@@ -12,7 +12,8 @@ from training.grpo.rollout import PolicyBackend
 
 def test_greedy_policy_decoding_is_deterministic_and_sampling_still_varies(default_model_dir, tmp_path):
     path = save_tiny_llama(tmp_path / "tiny", default_model_dir)
-    backend = PolicyBackend(AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path))
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    backend = PolicyBackend.from_loaded(model, tokenizer, "policy")
     prompt = build_messages([{"speaker": "patient", "text": "I have had a cough for a week."}])
     greedy = SamplingParams(max_new_tokens=12, temperature=0.0, constrained=False)
     first, second = (backend.generate([prompt], greedy)[0] for _ in range(2))
