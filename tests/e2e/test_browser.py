@@ -57,11 +57,11 @@ AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.m
 PHONE = {"width": 390, "height": 844}
 
 
-def new_page(browser, viewport=None):
+def new_page(browser, viewport=None, timezone_id=None):
     """A page whose documents all carry axe-core (injected by the browser, so the app's CSP is untouched)."""
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run npm ci (scripts/setup.sh does)")
-    context = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
+    context = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000}, timezone_id=timezone_id)
     context.add_init_script(path=str(AXE))
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
@@ -287,9 +287,10 @@ def test_review_page_gates_sign_off_and_works_by_keyboard_and_on_a_phone(browser
     other.context.close()
 
     # Phone before signing: stacked, no horizontal scroll, the search box usable.
-    phone = new_page(browser, PHONE)
+    phone = new_page(browser, PHONE, timezone_id="America/New_York")  # a clinician away from UTC
     login(phone, base, "alice", "alice-password-1")
     assert no_horizontal_scroll(phone)
+    assert "EST" in phone.locator("table.encounters time").first.inner_text()  # the browser's zone, not UTC
     assert phone.locator("input[name=q]").bounding_box()["width"] > 200
     phone.goto(f"{base}/encounters/{encounter.pk}/")
     phone.wait_for_selector("#section-P .sentence")
