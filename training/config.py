@@ -211,7 +211,7 @@ class TrainConfig(BaseModel):
         if not 0.0 <= self.lora_dropout < 1.0:
             bad(f"lora_dropout={self.lora_dropout} must be in [0, 1).")
         if self.lora_rank > 0 and self.mode == "ray":
-            bad("lora_rank > 0 runs in mode=local only for now (Ray rollout workers take full weights); use mode=local.")
+            bad("lora_rank > 0 runs in mode=local only (Ray rollout workers load full weights); use mode=local.")
         if self.lora_rank > 0 and not self.lora_modules:
             bad("lora_target_modules is empty; name the layers to adapt, e.g. q_proj,v_proj, or all-linear.")
         if self.dtype not in DTYPES:
