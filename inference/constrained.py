@@ -326,3 +326,47 @@ def _closing_mask(tokenizer: Any, vocab_size: int, texts: list[str]) -> torch.Te
         if key not in _closing_cache:
             _closing_cache[key] = torch.tensor([t.startswith('"') for t in texts], dtype=torch.bool)
         return _closing_cache[key]
+
+
+# --- runaway repetition --------------------------------------------------------------------------
+
+
+class RepetitionGuard(LogitsProcessor):
+    """Forbids a token that would repeat an n-gram the note itself already holds (generated text only).
+
+    A small model decoding greedily can fall into a loop ("The patient reports the symptoms are due to
+    his high blood pressure." forty times) and run to the token limit: measured on ACI-Bench valid, the
+    SFT adapter's unconstrained notes all did. Clinicians' notes hardly ever repeat a run of
+    `n` (default 20) tokens, and the dialogue is not counted, so copying a phrase from the visit
+    stays free. A ban that would leave a row no allowed token (the grammar forcing one) is skipped.
+    """
+
+    def __init__(self, n: int, rows: int) -> None:
+        if n < 2:
+            raise ValueError(f"the repeated n-gram size must be at least 2, got {n}")
+        self.n = n
+        self._seen: list[dict[tuple[int, ...], set[int]]] = [{} for _ in range(rows)]
+        self._prompt_len: int | None = None
+        self.blocked = [0] * rows
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self._prompt_len is None:
+            self._prompt_len = input_ids.shape[1]
+        generated = input_ids.shape[1] - self._prompt_len
+        if generated < self.n - 1:
+            return scores
+        tail = input_ids[:, -self.n :].tolist() if generated >= self.n else None
+        recent = input_ids[:, -(self.n - 1) :].tolist()
+        for r, seen in enumerate(self._seen):
+            if tail is not None:  # record the n-gram that the last token completed
+                seen.setdefault(tuple(tail[r][:-1]), set()).add(tail[r][-1])
+            banned = seen.get(tuple(recent[r]))
+            if not banned:
+                continue
+            idx = torch.tensor(sorted(banned), device=scores.device)
+            allowed = torch.isfinite(scores[r])
+            allowed[idx] = False
+            if bool(allowed.any()):
+                scores[r, idx] = float("-inf")
+                self.blocked[r] += 1
+        return scores

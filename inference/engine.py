@@ -45,6 +45,14 @@ def default_max_new_tokens() -> int:
     return int(os.environ.get("SOAP_MAX_NEW_TOKENS", DEFAULT_MAX_NEW_TOKENS))
 
 
+# No run of this many tokens may repeat inside a note (inference.constrained.RepetitionGuard).
+DEFAULT_NO_REPEAT_NGRAM = 20
+
+
+def default_no_repeat_ngram() -> int:
+    return int(os.environ.get("SOAP_NO_REPEAT_NGRAM", DEFAULT_NO_REPEAT_NGRAM))
+
+
 def _backend_name(backend: str | None) -> str:
     return backend or os.environ.get("SOAP_BACKEND", "transformers")
 
@@ -121,7 +129,12 @@ def generate_notes(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     max_new_tokens = max_new_tokens or default_max_new_tokens()
     impl: Backend = get_backend(_backend_name(backend), model)
-    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, constrained=constrained)
+    params = SamplingParams(
+        max_new_tokens=max_new_tokens,
+        temperature=0.0,
+        constrained=constrained,
+        no_repeat_ngram=default_no_repeat_ngram(),
+    )
     out: list[GenerationResult | GenerationError | None] = [None] * len(dialogues)
     ready: list[tuple[int, Any]] = []
     for i, turns in enumerate(dialogues):
@@ -171,7 +184,12 @@ def generate_note(
     max_new_tokens = max_new_tokens or default_max_new_tokens()
     impl: Backend = get_backend(_backend_name(backend), model)
     messages = build_messages(dialogue, few_shot=few_shot)
-    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, constrained=constrained)
+    params = SamplingParams(
+        max_new_tokens=max_new_tokens,
+        temperature=0.0,
+        constrained=constrained,
+        no_repeat_ngram=default_no_repeat_ngram(),
+    )
     _check_fits(impl, messages, max_new_tokens)
     start = time.monotonic()
     if on_progress is None:

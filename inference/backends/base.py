@@ -34,6 +34,9 @@ class SamplingParams:
     seed: int | None = None
     json_schema: dict[str, Any] | None = None
     logprobs: bool = False
+    # Forbid repeating any run of this many generated tokens (0 = off): the app's greedy notes use it
+    # against runaway loops; training rollouts leave it off so the policy is sampled as it is.
+    no_repeat_ngram: int = 0
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -44,6 +47,8 @@ class SamplingParams:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.n < 1:
             raise ValueError(f"n must be at least 1, got {self.n}")
+        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
+            raise ValueError(f"no_repeat_ngram must be 0 (off) or at least 2, got {self.no_repeat_ngram}")
         if self.n > 1 and self.temperature == 0:
             raise ValueError("n > 1 with temperature 0 gives n identical samples; set temperature > 0 (e.g. 1.0)")
 

@@ -16,7 +16,7 @@ from transformers import GenerationConfig, LogitsProcessorList, TemperatureLogit
 
 from inference.backends.base import Backend, Completion, Prompt, SamplingParams
 from inference.cache import ModelLRU
-from inference.constrained import GrammarLogitsProcessor, SectionBudget, get_constraint
+from inference.constrained import GrammarLogitsProcessor, RepetitionGuard, SectionBudget, get_constraint
 from inference.errors import GenerationError, InputTooLong
 from inference.models import load_model, model_reference
 from inference.prompts import render_prompt
@@ -125,6 +125,8 @@ class TransformersBackend(Backend):
 
             budgets = section_token_budgets(params.max_new_tokens)
             processors.append(SectionBudget(self.tokenizer, self.vocab_size, [budgets[k] for k in SECTION_KEYS], rows))
+        if params.no_repeat_ngram:
+            processors.append(RepetitionGuard(params.no_repeat_ngram, rows))
         if params.temperature > 0:
             if params.temperature != 1.0:
                 processors.append(TemperatureLogitsWarper(params.temperature))

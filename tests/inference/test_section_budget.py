@@ -88,3 +88,31 @@ def test_short_sections_pass_their_budget_on_and_are_never_forced(tokenizer):
     short = {"S": "Cough for 3 days.", "O": "Lungs clear.", "A": "Viral bronchitis.", "P": "Fluids and rest."}
     note, forced = _teacher_force(tokenizer, [60, 30, 30, 30], short)
     assert forced == 0 and note == short
+
+
+def test_repetition_guard_blocks_a_repeated_run_of_generated_tokens_but_not_the_prompt():
+    from inference.constrained import RepetitionGuard
+
+    guard = RepetitionGuard(4, rows=1)
+    prompt = [7, 8, 9, 10, 7, 8, 9]  # the dialogue may repeat itself: it is not counted
+    ids = list(prompt)
+    scores = guard(torch.tensor([ids]), torch.zeros((1, 16)))
+    assert torch.isfinite(scores).all()
+    for tok in [1, 2, 3, 4, 1, 2, 3]:  # the note writes 1 2 3 4, then starts over: 1 2 3 ...
+        ids.append(tok)
+        scores = guard(torch.tensor([ids]), torch.zeros((1, 16)))
+    assert not torch.isfinite(scores[0, 4])  # 4 would repeat the 4-gram "1 2 3 4"
+    assert torch.isfinite(scores[0, 5]) and guard.blocked == [1]  # anything else may follow
+
+
+def test_repetition_guard_never_leaves_a_row_without_a_token():
+    from inference.constrained import RepetitionGuard
+
+    guard = RepetitionGuard(2, rows=1)
+    ids = [0, 5, 5]
+    guard(torch.tensor([ids[:1]]), torch.zeros((1, 8)))
+    guard(torch.tensor([ids[:2]]), torch.zeros((1, 8)))
+    only_five = torch.full((1, 8), float("-inf"))
+    only_five[0, 5] = 0.0  # the grammar allows only the token the guard would ban
+    out = guard(torch.tensor([ids]), only_five.clone())
+    assert torch.isfinite(out[0, 5]) and guard.blocked == [0]

@@ -34,19 +34,22 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
 
 def resolve_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
     """The dtype the trainable weights are stored in: fp32 master weights unless a half type is asked for."""
-    if cfg.dtype == "auto":
+    if cfg.dtype in ("auto", "bf16-mixed"):
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # fp32 training at matrix-unit speed
         return torch.float32
     return getattr(torch, cfg.dtype)
 
 
 def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The compute dtype of forward passes under autocast: bf16 on GPU with dtype=auto, else none.
+    """The compute dtype of forward passes under autocast: bf16 on GPU with dtype=bf16-mixed, else none.
 
-    fp32 master weights with bf16 autocast is the mixed precision TRL and every trainer use by default:
-    the same speed on the matrix units, but updates of 5e-5 x a gradient are not rounded away. The
-    recipe's SFT in plain bf16 reached a NaN loss at step 48; with fp32 weights it trained cleanly.
+    The default (auto) trains in fp32: measured on an H200 with the shipped adapter's recipe (LoRA r=16,
+    lr 2e-4, 4k-token prompts), bf16 autocast over fp32 master weights reached a NaN gradient at step 13
+    (the guard stopped the run before applying it) and plain bf16 a NaN loss at step 48; fp32 trained
+    cleanly. For a 135M model fp32 costs little.
     """
-    if cfg.dtype == "auto" and device.type == "cuda":
+    if cfg.dtype == "bf16-mixed" and device.type == "cuda":
         return torch.bfloat16
     return None
 

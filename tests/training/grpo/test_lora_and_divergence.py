@@ -13,11 +13,14 @@ from training.grpo.learner import NonFiniteError, autocast_dtype, resolve_dtype
 from training.grpo.loop import Hooks, LocalExecutor, train
 
 
-def test_auto_dtype_keeps_fp32_master_weights_and_autocasts_to_bf16_on_gpu():
+def test_auto_dtype_trains_in_fp32_and_bf16_mixed_keeps_fp32_master_weights():
     cfg = build_config("recipe", {})
     assert resolve_dtype(cfg, torch.device("cuda")) == torch.float32
-    assert autocast_dtype(cfg, torch.device("cuda")) == torch.bfloat16
-    assert autocast_dtype(cfg, torch.device("cpu")) is None
+    assert autocast_dtype(cfg, torch.device("cuda")) is None
+    mixed = build_config("recipe", {"dtype": "bf16-mixed"})
+    assert resolve_dtype(mixed, torch.device("cuda")) == torch.float32
+    assert autocast_dtype(mixed, torch.device("cuda")) == torch.bfloat16
+    assert autocast_dtype(mixed, torch.device("cpu")) is None
     plain = build_config("recipe", {"dtype": "bfloat16"})
     assert resolve_dtype(plain, torch.device("cuda")) == torch.bfloat16
     assert autocast_dtype(plain, torch.device("cuda")) is None
