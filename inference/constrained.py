@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -368,5 +369,84 @@ class RepetitionGuard(LogitsProcessor):
             allowed[idx] = False
             if bool(allowed.any()):
                 scores[r, idx] = float("-inf")
+                self.blocked[r] += 1
+        return scores
+
+
+# --- numbers the dialogue states -----------------------------------------------------------------
+
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def dialogue_numbers(dialogue_text: str) -> frozenset[str]:
+    """Every run of digits the dialogue states, spoken numbers included ("fifty-two" -> "52")."""
+    from inference.spoken_numbers import normalize_spoken_numbers
+
+    runs = set(_DIGIT_RUN.findall(dialogue_text))
+    runs.update(_DIGIT_RUN.findall(normalize_spoken_numbers(dialogue_text)))
+    return frozenset(runs)
+
+
+class GroundedNumbers(LogitsProcessor):
+    """A note may only write numbers the dialogue states: each run of digits must be one of them.
+
+    A number in a note that the visit never states (a vital sign, a dose) is worse than no number.
+    Digits are single tokens for the default model, so the mask is exact: a digit may start or extend
+    a run only if the run stays a prefix of a stated number, and the run may end only where it is a
+    whole stated number ("120/80" needs 120 and 80 in the dialogue; "38.4" needs 38 and 4). Tokens that
+    carry digits among other characters are treated alike by their digit runs. A step where the rule
+    would leave no token (the grammar forcing one) is left alone.
+    """
+
+    def __init__(self, tokenizer: Any, vocab_size: int, allowed: list[frozenset[str]]) -> None:
+        self.texts = token_texts(tokenizer, vocab_size)
+        self.allowed = allowed
+        self.prefixes = [{n[:i] for n in row for i in range(1, len(n) + 1)} for row in allowed]
+        self.rows = rows = len(allowed)
+        self._run = [""] * rows
+        self._prompt_len: int | None = None
+        self._digit_ids = [i for i, t in enumerate(self.texts) if any(c.isdigit() for c in t)]
+        self.blocked = [0] * rows
+
+    def _ok(self, r: int, run: str, text: str) -> bool:
+        """Whether appending token `text` to row r's current digit run keeps every run grounded."""
+        for piece in re.split(r"(\d+)", text):
+            if not piece:
+                continue
+            if piece.isdigit():
+                run += piece
+                if run not in self.prefixes[r]:
+                    return False
+            else:
+                if run and run not in self.allowed[r]:
+                    return False  # a run may not end before it is a whole stated number
+                run = ""
+        return True
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self._prompt_len is None:
+            self._prompt_len = input_ids.shape[1]
+        else:
+            last = input_ids[:, -1].tolist()
+            for r in range(self.rows):
+                text = self.texts[last[r]] if last[r] < len(self.texts) else ""
+                for piece in re.split(r"(\d+)", text):
+                    if piece:
+                        self._run[r] = self._run[r] + piece if piece.isdigit() else ""
+        for r in range(self.rows):
+            run = self._run[r]
+            banned = [i for i in self._digit_ids if not self._ok(r, run, self.texts[i])]
+            if run and run not in self.allowed[r]:
+                # the run is an unfinished prefix: only tokens that continue it with digits may follow
+                banned_all = torch.ones(scores.shape[1], dtype=torch.bool, device=scores.device)
+                keep = [i for i in self._digit_ids if self._ok(r, run, self.texts[i]) and self.texts[i][:1].isdigit()]
+                banned_all[keep] = False
+                allowed = torch.isfinite(scores[r]) & ~banned_all
+            else:
+                mask = torch.zeros(scores.shape[1], dtype=torch.bool, device=scores.device)
+                mask[banned] = True
+                allowed = torch.isfinite(scores[r]) & ~mask
+            if bool(allowed.any()) and not bool(torch.equal(allowed, torch.isfinite(scores[r]))):
+                scores[r] = scores[r].masked_fill(~allowed, float("-inf"))
                 self.blocked[r] += 1
         return scores

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from inference.backends.base import Backend, Completion, SamplingParams, get_backend
@@ -51,6 +51,16 @@ DEFAULT_NO_REPEAT_NGRAM = 20
 
 def default_no_repeat_ngram() -> int:
     return int(os.environ.get("SOAP_NO_REPEAT_NGRAM", DEFAULT_NO_REPEAT_NGRAM))
+
+
+def stated_numbers(dialogue: list[Any] | str) -> frozenset[str] | None:
+    """The numbers a note may write for this dialogue (None when SOAP_GROUNDED_NUMBERS=0 turns it off)."""
+    if os.environ.get("SOAP_GROUNDED_NUMBERS", "1").strip().lower() in ("0", "false", "off", "no"):
+        return None
+    from inference.constrained import dialogue_numbers
+    from inference.prompts import format_dialogue
+
+    return dialogue_numbers(dialogue if isinstance(dialogue, str) else format_dialogue(dialogue))
 
 
 def _backend_name(backend: str | None) -> str:
@@ -137,17 +147,22 @@ def generate_notes(
     )
     out: list[GenerationResult | GenerationError | None] = [None] * len(dialogues)
     ready: list[tuple[int, Any]] = []
+    numbers: dict[int, frozenset[str] | None] = {}
     for i, turns in enumerate(dialogues):
         try:
-            messages = build_messages(_check_dialogue(turns), few_shot=few_shot)
+            dialogue = _check_dialogue(turns)
+            messages = build_messages(dialogue, few_shot=few_shot)
             _check_fits(impl, messages, max_new_tokens)
+            numbers[i] = stated_numbers(dialogue)
             ready.append((i, messages))
         except GenerationError as exc:
             out[i] = exc
     for lo in range(0, len(ready), batch_size):
         chunk = ready[lo : lo + batch_size]
         start = time.monotonic()
-        completions = impl.generate([messages for _, messages in chunk], params)
+        stated = [numbers[i] for i, _ in chunk]
+        grounded = None if any(n is None for n in stated) else tuple(n for n in stated if n is not None)
+        completions = impl.generate([messages for _, messages in chunk], replace(params, grounded_numbers=grounded))
         seconds = time.monotonic() - start
         for (i, _), completion in zip(chunk, completions, strict=True):
             try:
@@ -190,6 +205,9 @@ def generate_note(
         constrained=constrained,
         no_repeat_ngram=default_no_repeat_ngram(),
     )
+    numbers = stated_numbers(dialogue)
+    if numbers is not None:
+        params = replace(params, grounded_numbers=(numbers,))
     _check_fits(impl, messages, max_new_tokens)
     start = time.monotonic()
     if on_progress is None:

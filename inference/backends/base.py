@@ -37,6 +37,9 @@ class SamplingParams:
     # Forbid repeating any run of this many generated tokens (0 = off): the app's greedy notes use it
     # against runaway loops; training rollouts leave it off so the policy is sampled as it is.
     no_repeat_ngram: int = 0
+    # Per prompt, the digit runs its dialogue states (inference.constrained.dialogue_numbers): the note may
+    # write no other number. None = unchecked (training rollouts, free chat).
+    grounded_numbers: tuple[frozenset[str], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

@@ -16,7 +16,13 @@ from transformers import GenerationConfig, LogitsProcessorList, TemperatureLogit
 
 from inference.backends.base import Backend, Completion, Prompt, SamplingParams
 from inference.cache import ModelLRU
-from inference.constrained import GrammarLogitsProcessor, RepetitionGuard, SectionBudget, get_constraint
+from inference.constrained import (
+    GrammarLogitsProcessor,
+    GroundedNumbers,
+    RepetitionGuard,
+    SectionBudget,
+    get_constraint,
+)
 from inference.errors import GenerationError, InputTooLong
 from inference.models import load_model, model_reference
 from inference.prompts import render_prompt
@@ -127,6 +133,10 @@ class TransformersBackend(Backend):
             processors.append(SectionBudget(self.tokenizer, self.vocab_size, [budgets[k] for k in SECTION_KEYS], rows))
         if params.no_repeat_ngram:
             processors.append(RepetitionGuard(params.no_repeat_ngram, rows))
+        if params.grounded_numbers is not None:
+            per_row = [numbers for numbers in params.grounded_numbers for _ in range(params.n)]
+            if len(per_row) == rows:
+                processors.append(GroundedNumbers(self.tokenizer, self.vocab_size, per_row))
         if params.temperature > 0:
             if params.temperature != 1.0:
                 processors.append(TemperatureLogitsWarper(params.temperature))

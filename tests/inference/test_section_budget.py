@@ -116,3 +116,27 @@ def test_repetition_guard_never_leaves_a_row_without_a_token():
     only_five[0, 5] = 0.0  # the grammar allows only the token the guard would ban
     out = guard(torch.tensor([ids]), only_five.clone())
     assert torch.isfinite(out[0, 5]) and guard.blocked == [0]
+
+
+def test_a_note_may_only_write_numbers_the_dialogue_states(tokenizer):
+    from inference.constrained import GroundedNumbers, dialogue_numbers
+
+    stated = dialogue_numbers("Doctor: your pulse is fifty-two and the blood pressure is 120 over 80.")
+    assert {"52", "120", "80"} <= stated
+
+    def allowed_after(text: str) -> set[str]:
+        guard = GroundedNumbers(tokenizer, VOCAB, [stated])
+        ids = [1, 2]
+        scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
+        for tok in tokenizer.encode(text, add_special_tokens=False):
+            ids.append(tok)
+            scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
+        return {tokenizer.decode([i]) for i in range(VOCAB) if torch.isfinite(scores[0, i]) and i < 200}
+
+    digits_ok = {d for d in "0123456789" if d in allowed_after("BP ")}
+    assert digits_ok == {"1", "5", "8"}  # 120, 52 and 80 may start here; nothing else
+    assert allowed_after("BP 1") & set("0123456789") == {"2"}  # 1 -> only 12(0)
+    after_12 = allowed_after("BP 12")
+    assert "0" in after_12 and "/" not in after_12  # "12" is no stated number: it may not end there
+    assert "/" in allowed_after("BP 120")  # a whole stated number may end
+    assert "6" not in allowed_after("Pulse 5")  # 56 was never said
