@@ -37,6 +37,7 @@ def close_live_server_sessions(blocker) -> None:
         cursor.execute(f"SELECT pg_terminate_backend(pid) FROM ({query} AND state = 'idle') AS lingering")
 
 
+
 @pytest.fixture
 def browser(django_db_blocker):
     if not Path(CHROMIUM).exists():
@@ -50,6 +51,13 @@ def browser(django_db_blocker):
         yield chromium
         chromium.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_live_server_sessions(django_db_setup, django_db_blocker):
+    """Once, after the last browser test: between tests, ending "idle" sessions also ended ones the next
+    test still needed ("terminating connection due to administrator command")."""
+    yield
     close_live_server_sessions(django_db_blocker)
 
 
@@ -70,6 +78,8 @@ def new_page(browser, viewport=None, timezone_id=None):
 
 def assert_accessible(page, state: str) -> None:
     """axe-core on the page as it is now: no serious or critical violation (WCAG 2.1 A/AA and best practice)."""
+    # htmx fades swapped content in (opacity) for a moment; axe measuring mid-fade sees low contrast.
+    page.wait_for_function("() => !document.querySelector('.htmx-swapping, .htmx-settling, .htmx-added')")
     result = page.evaluate(
         "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',"
         " 'best-practice']}})"
