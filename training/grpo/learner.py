@@ -35,8 +35,6 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
 def resolve_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
     """The dtype the trainable weights are stored in: fp32 master weights unless a half type is asked for."""
     if cfg.dtype in ("auto", "bf16-mixed"):
-        if device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True  # fp32 training at matrix-unit speed
         return torch.float32
     return getattr(torch, cfg.dtype)
 
@@ -130,6 +128,8 @@ class Learner:
         self.tokenizer.padding_side = "left"
         self.pad_id = self.tokenizer.pad_token_id
         self.autocast = autocast_dtype(cfg, self.device)
+        if self.device.type == "cuda" and self.dtype == torch.float32:
+            torch.backends.cuda.matmul.allow_tf32 = True  # fp32 training at matrix-unit speed
         self.lora = cfg.lora_rank > 0 or is_adapter_dir(policy_path)
         self.model = load_policy(cfg, policy_path, reference_path, self.device, self.dtype)
         self.model.config.use_cache = False
