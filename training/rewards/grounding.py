@@ -14,6 +14,11 @@ lexicon in `text.DIAGNOSES`). An item is **grounded** when the dialogue states i
 
 Section score (GroundingJudge) = max(0, 1 - item_penalty x ungrounded items), item_penalty 0.25:
 one invented dose or vital sign costs a quarter of the section, four cost all of it.
+
+**Runaway text** (`repeated_share`): the share of a section's 8-word runs that already occurred
+earlier in it. A small model decoding a long visit tends to restate a sentence until its budget
+ends; the full reward multiplies each section by (1 - repeated share), so a looping note scores
+below a shorter one that stops.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from .numbers_norm import clinical_values, spoken_values
 
 __all__ = [
     "BRANDS",
+    "repeated_share",
     "GroundedReferenceJudge",
     "GroundingJudge",
     "Support",
@@ -246,6 +252,26 @@ def ungrounded(text: str, dialogue: Any, *, known: Iterable[str] = ()) -> Ungrou
     )
 
 
+def repeated_share(text: str, *, n: int = 8) -> float:
+    """Share of the word n-grams of `text` that repeat an earlier one (0 = no repetition, toward 1 = a loop).
+
+    >>> repeated_share("Cough for 5 days. No fever. Lungs are clear. Rest and fluids for now.")
+    0.0
+    >>> round(repeated_share("Follow up in two weeks with the clinic. " * 5), 2)
+    0.76
+    """
+    words = tx.tokens(text)
+    if len(words) <= n:
+        return 0.0
+    seen: set[tuple[str, ...]] = set()
+    repeats = 0
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i : i + n])
+        repeats += gram in seen
+        seen.add(gram)
+    return repeats / (len(words) - n + 1)
+
+
 class GroundingJudge:
     """Scores a section by how much of its content the dialogue supports; needs no reference or facts.
 
@@ -272,9 +298,10 @@ class GroundingJudge:
 class GroundedReferenceJudge:
     """The full reward's judge (`judge=grounded`): content against the reference x grounding in the dialogue.
 
-    Per section: score = content x grounding, where content = `overlap.section_overlap` (ROUGE-1,
-    ROUGE-2 and concept F1 against the reference section) and grounding =
-    `GroundingJudge`. Multiplied, not added: a section that copies the reference's wording but
+    Per section: score = content x grounding x (1 - repeated share), where content =
+    `overlap.section_overlap` (ROUGE-1, ROUGE-2 and concept F1 against the reference section),
+    grounding = `GroundingJudge` and the repeated share is `repeated_share` (a loop scores near 0).
+    Multiplied, not added: a section that copies the reference's wording but
     invents a blood pressure must lose, and a grounded but empty section must not win.
     A section without a reference keeps the neutral content 0.5 (1 when the prediction is empty too),
     so on a dialogue with no reference at all the judge still penalises invented content.
@@ -300,8 +327,12 @@ class GroundedReferenceJudge:
                 f"ROUGE-1 {parts['rouge1']:.2f}, ROUGE-2 {parts['rouge2']:.2f}, concepts {parts['concepts']:.2f}"
             )
         grounded = self.grounding.judge(dialogue, key, pred)
-        score = max(0.0, min(1.0, content * grounded.score))
+        repeated = repeated_share(pred)
+        score = max(0.0, min(1.0, content * grounded.score * (1.0 - repeated)))
         details: dict[str, Any] = {"scored": bool(ref), "content": content, "grounding": grounded.score, **parts}
         details["ungrounded"] = grounded.details["ungrounded"]
+        details["repeated"] = round(repeated, 6)
         reason = f"{content_reason}; grounding {grounded.score:.2f} ({grounded.reason})"
+        if repeated:
+            reason += f"; {repeated:.0%} of its 8-word runs repeat"
         return Verdict(round(score, 6), reason, details=details)

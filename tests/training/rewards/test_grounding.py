@@ -96,3 +96,25 @@ def test_grpo_scorer_uses_the_grounded_judge():
     good = scorer.score(example, json.dumps(example["reference"]))
     bad = scorer.score(example, json.dumps({**example["reference"], "P": "Rest and fluids. Start apixaban 5 mg."}))
     assert good["total"] == pytest.approx(5.0) and bad["P"] < good["P"]
+
+
+def test_full_reward_scores_a_looping_section_below_the_same_section_that_stops():
+    dialogue = [{"speaker": "doctor", "text": "come back in two weeks and we will check your knee again ."}]
+    plan = "Follow up in 2 weeks to recheck the knee."
+    reference = {"S": "Knee pain.", "O": "Knee swollen.", "A": "Knee strain.", "P": plan}
+    judge = GroundedReferenceJudge()
+    stops = reward(dialogue, json.dumps(reference), reference, judge)
+    looping_plan = plan + " " + "We will recheck the knee in 2 weeks at the clinic. " * 6
+    loops = reward(dialogue, json.dumps({**reference, "P": looping_plan}), reference, judge)
+    assert loops.details["P"]["repeated"] > 0.6
+    assert stops.details["P"]["repeated"] == 0.0
+    assert loops.P < 0.3 * stops.P
+    assert loops.total < stops.total
+
+
+def test_grounding_doctests():
+    import doctest
+
+    from training.rewards import grounding
+
+    assert doctest.testmod(grounding).failed == 0
