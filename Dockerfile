@@ -1,7 +1,8 @@
 # Image for web, worker and ray-head (docker-compose.yml). CPU torch; GPU work runs in vLLM and Ray GPU workers.
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 DJANGO_SETTINGS_MODULE=clinic.settings
-RUN apt-get update && apt-get install -y --no-install-recommends curl nodejs npm && rm -rf /var/lib/apt/lists/*
+# tzdata: the per-user time zones (clinic.accounts) are the IANA names zoneinfo finds in /usr/share/zoneinfo.
+RUN apt-get update && apt-get install -y --no-install-recommends curl nodejs npm tzdata && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements.lock pyproject.toml package.json package-lock.json ./
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu && pip install -r requirements.lock

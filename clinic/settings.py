@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "clinic.notes",
     "clinic.api",
     "clinic.mlops",
+    "clinic.accounts",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +59,7 @@ MIDDLEWARE = [
     "clinic.middleware.OversizedPostMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "clinic.middleware.IdleSessionTimeoutMiddleware",
+    "clinic.accounts.middleware.TimeZoneMiddleware",  # the signed-in user's saved zone, else TIME_ZONE
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -75,6 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "clinic.accounts.context_processors.time_zone",
             ],
         },
     },
@@ -123,6 +126,7 @@ CONTENT_SECURITY_POLICY = envstr(
 )
 
 LANGUAGE_CODE = "en-us"
+# Pages show times in the signed-in clinician's saved zone (clinic.accounts); this zone is for everything else.
 TIME_ZONE = envstr("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

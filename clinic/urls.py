@@ -16,5 +16,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("clinic.api.urls")),
     path("mlops/", include("clinic.mlops.urls")),
+    path("settings/", include("clinic.accounts.urls")),
     path("", include("clinic.notes.urls")),
 ]

@@ -169,6 +169,7 @@ class AuditEvent(models.Model):
         ROLLBACK = "rollback", "Rolled back model"
         LOGIN_FAIL = "login_fail", "Failed sign-in"
         LOCKOUT = "lockout", "Sign-in locked out"
+        SETTINGS = "settings", "Changed settings"
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     action = models.CharField(max_length=10, choices=Action.choices, db_index=True)

@@ -500,7 +500,8 @@ def sign_note(
             raise NeedsReview(missing)
         last = current.signatures.last()
         if current.status == Note.Status.SIGNED and last is not None and last.note_version == current.version:
-            raise NoteLocked(f"This note was already signed by {last.signer} at {last.signed_at:%Y-%m-%d %H:%M} UTC.")
+            signed_at = timezone.localtime(last.signed_at)  # the web user's zone (clinic.accounts), else UTC
+            raise NoteLocked(f"This note was already signed by {last.signer} at {signed_at:%Y-%m-%d %H:%M %Z}.")
         current.status = Note.Status.SIGNED
         current.version += 1
         current.save(update_fields=["status", "version", "updated_at"])

@@ -37,7 +37,6 @@ def close_live_server_sessions(blocker) -> None:
         cursor.execute(f"SELECT pg_terminate_backend(pid) FROM ({query} AND state = 'idle') AS lingering")
 
 
-
 @pytest.fixture
 def browser(django_db_blocker):
     if not Path(CHROMIUM).exists():
@@ -345,3 +344,60 @@ def test_review_page_gates_sign_off_and_works_by_keyboard_and_on_a_phone(browser
     assert_accessible(audit, "audit")
     audit.context.close()
     page.context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_saved_time_zone_is_used_over_the_browsers_and_the_settings_page_is_accessible(
+    browser, live_server, alice, bob
+):
+    """Issue 19: alice saved America/Chicago and reads in a Tokyo browser: the review page shows Chicago time.
+    bob has saved nothing: Settings preselects his browser's zone, saves it, and refuses an unknown one."""
+    from datetime import UTC, datetime
+
+    from clinic.accounts.models import Profile
+    from clinic.accounts.services import set_time_zone
+    from clinic.notes.models import Encounter, Note
+    from tests.clinic.conftest import make_encounter
+
+    set_time_zone(alice, "America/Chicago")
+    encounter = make_encounter(alice, title="Cough for two weeks")
+    Note.objects.filter(encounter=encounter).update(
+        S="Dry cough for two weeks.", O="Lungs clear.", A="Viral bronchitis.", P="Rest and fluids.", status="draft",
+        version=1, model_reference="default",
+    )  # fmt: skip
+    Encounter.objects.filter(pk=encounter.pk).update(created_at=datetime(2026, 1, 15, 18, 30, tzinfo=UTC))
+    base = live_server.url
+
+    page = new_page(browser, timezone_id="Asia/Tokyo")
+    login(page, base, "alice", "alice-password-1")
+    assert page.locator("html").get_attribute("data-time-zone") == "America/Chicago"
+    assert "2026-01-15 12:30 CST" in page.locator("table.encounters time").first.inner_text()
+    page.goto(f"{base}/encounters/{encounter.pk}/")
+    page.wait_for_selector("#section-S .sentence")
+    created = page.locator("hgroup time").inner_text()
+    assert created == "2026-01-15 12:30 CST", created  # the saved zone, not Tokyo's (2026-01-16 03:30 JST)
+    page.context.close()
+
+    settings = new_page(browser, timezone_id="America/Denver")
+    login(settings, base, "bob", "bob-password-1")
+    settings.get_by_role("link", name="Settings", exact=True).click()
+    settings.wait_for_selector("#time-zone-browser:not([hidden])")
+    assert settings.locator("select[name=time_zone]").input_value() == "America/Denver"  # from Intl, by clinic.js
+    assert_accessible(settings, "settings, first visit")
+    settings.click("form.settings button[type=submit]")
+    settings.wait_for_selector("text=Saved: times now show in America/Denver.")
+    assert Profile.objects.get(user=bob).time_zone == "America/Denver"
+    assert settings.locator("html").get_attribute("data-time-zone") == "America/Denver"
+    assert_accessible(settings, "settings, saved")
+
+    # A zone the server does not know (a tampered form): a clear error, nothing saved.
+    settings.evaluate(
+        "() => { const s = document.querySelector('select[name=time_zone]');"
+        " s.add(new Option('Mars/Olympus Mons', 'Mars/Olympus_Mons')); s.value = 'Mars/Olympus_Mons'; }"
+    )
+    settings.click("form.settings button[type=submit]")
+    settings.wait_for_selector("#time-zone-error")
+    assert "'Mars/Olympus_Mons' is not a time zone" in settings.locator("#time-zone-error").inner_text()
+    assert Profile.objects.get(user=bob).time_zone == "America/Denver"
+    assert_accessible(settings, "settings, error")
+    settings.context.close()

@@ -6,7 +6,8 @@
 //   and onto the sign gate when it opens.
 // - Copy: the whole note or one section to the clipboard (clinicians paste into the EHR).
 // - The one live region (#live-status) announces state changes only (queued, generating, ready, signed).
-// - Times: every <time datetime> is shown in the browser's time zone.
+// - Times: the server renders them in the clinician's saved zone (<html data-time-zone>); with none saved,
+//   every <time datetime> is shown in the browser's zone, and the Settings page preselects that zone.
 (function () {
   "use strict";
 
@@ -97,8 +98,9 @@
 
   // --- local times --------------------------------------------------------------------------
   var zone = (function () { try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (err) { return ""; } })();
+  var saved = document.documentElement.dataset.timeZone || "";  // the user's saved zone: the server already used it
   function localTimes(root) {
-    if (!window.Intl) return;
+    if (saved || !window.Intl) return;
     var format = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit",
       minute: "2-digit", timeZoneName: "short" });
     (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
@@ -110,7 +112,20 @@
       el.dataset.local = "1";
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { localTimes(document); announceState(); });
+  // Settings page, no zone saved yet: preselect the browser's zone, which Save then sends.
+  function browserZoneDefault() {
+    var select = document.querySelector("select[name=time_zone][data-browser-default]");
+    if (!select || !zone) return;
+    var known = Array.prototype.some.call(select.options, function (o) { return o.value === zone; });
+    var note = document.getElementById("time-zone-browser");
+    if (known) select.value = zone;
+    if (note) {
+      note.textContent = known ? "Preselected from this browser: " + zone + ". Save to keep it."
+        : "This browser reports " + zone + ", which is not in the list; choose the nearest zone.";
+      note.hidden = false;
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); browserZoneDefault(); announceState(); });
 
   // --- focus and announcements after htmx swaps ----------------------------------------------
   var lastState = "";
