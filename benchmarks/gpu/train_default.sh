@@ -42,6 +42,33 @@ gen() {  # gen NAME MODEL DATASET [--unconstrained]
   stamp "done $name: $(tail -1 "$R/notes/$name.log")"
 }
 
+pack() {  # adapters (fp16) and notes/metrics/logs into $OUT; PACK_ONLY=1 packs a run that is still going
+stamp "pack"
+for run in sft-real sft-mix grpo; do cp $RUNS/$run/metrics.jsonl "$R/$run-metrics.jsonl" 2>/dev/null; done
+cp "$SOAP_VAR_DIR/datasets/synth.jsonl" "$R/synth.jsonl" 2>/dev/null
+$PY - "$OUT" "$RUNS" <<'PYEOF'
+import sys, shutil
+from pathlib import Path
+from safetensors.torch import load_file, save_file
+out, runs = Path(sys.argv[1]), Path(sys.argv[2])
+for name in ("sft-mix", "grpo", "sft-real"):
+    src = runs / name
+    steps = sorted(Path(src).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not steps:
+        continue
+    d = out / f"adapter-{name}"; d.mkdir(parents=True, exist_ok=True)
+    w = load_file(str(steps[-1] / "adapter_model.safetensors"))
+    save_file({k: v.half().contiguous() for k, v in w.items()}, str(d / "adapter_model.safetensors"))
+    shutil.copy(steps[-1] / "adapter_config.json", d / "adapter_config.json")
+PYEOF
+for run in sft-real sft-mix grpo; do
+  last=$(ls -d $RUNS/$run/step-* 2>/dev/null | sort -t- -k2 -n | tail -1)
+  [ -n "$last" ] && cp "$last/trainer_state.json" "$R/$run-trainer_state.json" && cp $RUNS/$run/train.log "$R/$run-train.log"
+done
+tar czf "$OUT/results.tgz" -C "$R" . ; ls -la "$OUT" "$OUT"/*; stamp "all done"
+}
+[ -n "${PACK_ONLY:-}" ] && { pack; exit 0; }
+
 stamp "fetch base"; $PY -m inference fetch > "$R/fetch.log" 2>&1 || { cat "$R/fetch.log"; exit 1; }
 ACI=data/aci-bench/valid.csv; MTS=data/mts-dialog/MTS-Dialog-ValidationSet.csv; HOLD="$SOAP_VAR_DIR/datasets/synth-holdout.jsonl"
 
@@ -82,26 +109,4 @@ gen grpo-aci-con $G $ACI & gen grpo-aci-unc $G $ACI --unconstrained & gen grpo-m
 ( gen grpo-synth-unc $G "$HOLD" --unconstrained; gen sft-mix-synth-unc $MIX "$HOLD" --unconstrained ) &
 gen base-synth-con base "$HOLD" &
 wait
-stamp "pack"
-for run in sft-real sft-mix grpo; do cp $RUNS/$run/metrics.jsonl "$R/$run-metrics.jsonl" 2>/dev/null; done
-cp "$SOAP_VAR_DIR/datasets/synth.jsonl" "$R/synth.jsonl" 2>/dev/null
-$PY - "$OUT" "$RUNS" <<'PYEOF'
-import sys, shutil
-from pathlib import Path
-from safetensors.torch import load_file, save_file
-out, runs = Path(sys.argv[1]), Path(sys.argv[2])
-for name in ("sft-mix", "grpo", "sft-real"):
-    src = runs / name
-    steps = sorted(Path(src).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    if not steps:
-        continue
-    d = out / f"adapter-{name}"; d.mkdir(parents=True, exist_ok=True)
-    w = load_file(str(steps[-1] / "adapter_model.safetensors"))
-    save_file({k: v.half().contiguous() for k, v in w.items()}, str(d / "adapter_model.safetensors"))
-    shutil.copy(steps[-1] / "adapter_config.json", d / "adapter_config.json")
-PYEOF
-for run in sft-real sft-mix grpo; do
-  last=$(ls -d $RUNS/$run/step-* 2>/dev/null | sort -t- -k2 -n | tail -1)
-  [ -n "$last" ] && cp "$last/trainer_state.json" "$R/$run-trainer_state.json" && cp $RUNS/$run/train.log "$R/$run-train.log"
-done
-tar czf "$OUT/results.tgz" -C "$R" . ; ls -la "$OUT" "$OUT"/*; stamp "all done"
+pack
