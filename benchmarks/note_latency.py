@@ -82,8 +82,10 @@ def main() -> None:
     print(f"\nmedian full note: default {med['default']:.1f} s, base {med['base']:.1f} s "
           f"(ratio default/base {med['default'] / med['base']:.2f}); first token: default {first['default']:.1f} s, "
           f"base {first['base']:.1f} s (ratio {first['default'] / first['base']:.2f})")  # fmt: skip
-    print(f"targets: full note < 60 s: {'met' if med['default'] < 60 else 'missed'}; "
-          f"first token < 5 s: {'met' if first['default'] < 5 else 'missed'}")
+    print(
+        f"targets: full note < 60 s: {'met' if med['default'] < 60 else 'missed'}; "
+        f"first token < 5 s: {'met' if first['default'] < 5 else 'missed'}"
+    )
 
 
 if __name__ == "__main__":

@@ -58,7 +58,11 @@ OnRetry = Callable[[int, HTTPCallError], None]
 
 
 def _settle(
-    url: str, attempt: int, policy: RetryPolicy, response: httpx.Response | None, exc: Exception | None,
+    url: str,
+    attempt: int,
+    policy: RetryPolicy,
+    response: httpx.Response | None,
+    exc: Exception | None,
     on_retry: OnRetry | None,
 ) -> httpx.Response | float:
     """The response of a successful attempt, else the seconds to wait before the next one; raises

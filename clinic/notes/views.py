@@ -80,8 +80,9 @@ def note_context(encounter: Encounter, user: Any) -> dict[str, Any]:
         "model": review.model_notice(note.model_reference, note.model_version_id is not None),
         "edited": _edited_since_generation(note),
         "rating": rating,
-        "rating_form": RatingForm(initial={"score": rating.score if rating else None,
-                                           "comment": rating.comment if rating else ""}),  # fmt: skip
+        "rating_form": RatingForm(
+            initial={"score": rating.score if rating else None, "comment": rating.comment if rating else ""}
+        ),  # fmt: skip
         **jobs,
     }
 
