@@ -237,7 +237,7 @@ def ends_sentence(text: str) -> bool:
 class _RowState:
     """Where one row's JSON output stands: inside which string, and tokens used per section."""
 
-    __slots__ = ("in_string", "escape", "strings", "used", "value")
+    __slots__ = ("in_string", "escape", "strings", "used", "value", "section_text", "sentence_start", "spent")
 
     def __init__(self) -> None:
         self.in_string = False
@@ -245,6 +245,9 @@ class _RowState:
         self.strings = 0  # strings opened so far: keys are the 1st, 3rd, ...; values the 2nd, 4th, ...
         self.used: list[int] = [0, 0, 0, 0]
         self.value = ""  # the tail of the section text being written
+        self.section_text = ""  # the whole text of the string being written
+        self.sentence_start = 0  # where in section_text the sentence being written began
+        self.spent = [False, False, False, False]  # section has started repeating itself: close it
 
     @property
     def section(self) -> int | None:
@@ -268,10 +271,61 @@ class _RowState:
                     continue
                 if self.section is not None:
                     self.value = (self.value + ch)[-64:]
+                    self.section_text += ch
             elif ch == '"':
                 self.in_string = True
                 self.strings += 1
                 self.value = ""
+                self.section_text = ""
+                self.sentence_start = 0
+
+    def sentence_repeats(self) -> bool:
+        """At a sentence end: whether the sentence just written mostly restates earlier ones of its section.
+
+        Advances the sentence start, so each sentence is judged once. See `repeats_earlier`.
+        """
+        sentence = self.section_text[self.sentence_start :]
+        if not _words(sentence):
+            return False
+        earlier = self.section_text[: self.sentence_start]
+        self.sentence_start = len(self.section_text)
+        return repeats_earlier(sentence, earlier)
+
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words of JSON-escaped section text (an escaped newline is a space)."""
+    return _WORD.findall(text.replace("\\n", " ").lower())
+
+
+REPEAT_SHARE = 0.6  # a sentence whose word trigrams were this much said before in its section restates it
+REPEAT_MIN_WORDS = 6
+
+
+def repeats_earlier(sentence: str, earlier: str) -> bool:
+    """Whether `sentence` restates `earlier` text: REPEAT_SHARE of its word trigrams already occur there.
+
+    The loop a small model falls into is a sentence said again with a word or two changed ("He notes
+    that he is doing well with his current strategy." after "He reports he is doing well with his current
+    strategy."): exact n-gram bans (RepetitionGuard) do not catch it. Sentences under REPEAT_MIN_WORDS
+    words ("No fever.") never count: short findings legitimately share words.
+
+    >>> repeats_earlier("He notes that he is doing well with his current strategy.",
+    ...                 "He reports he is doing well with his current strategy.")
+    True
+    >>> repeats_earlier("Left knee swelling after a fall three weeks ago.", "Right knee pain since the fall.")
+    False
+    """
+
+    said = _words(sentence)
+    if len(said) < REPEAT_MIN_WORDS:
+        return False
+    before = _words(earlier)
+    seen = {tuple(before[i : i + 3]) for i in range(len(before) - 2)}
+    grams = [tuple(said[i : i + 3]) for i in range(len(said) - 2)]
+    return sum(g in seen for g in grams) >= REPEAT_SHARE * len(grams)
 
 
 class SectionBudget(LogitsProcessor):
@@ -282,6 +336,11 @@ class SectionBudget(LogitsProcessor):
     string are allowed (the grammar then writes the next key). A section is never cut mid-word or
     mid-number, and a note that still runs out of tokens finishes as 'length' and is reported
     truncated by the caller, never clipped.
+
+    A section that starts restating itself (`repeats_earlier`: a sentence whose word trigrams mostly
+    occurred earlier in the section) is closed at that sentence's end too, whatever budget is left:
+    the small default model, once out of things to say, rewords its last sentence until the budget
+    ends (ACI-Bench valid: 85 % of the SFT adapter's notes did). `closed_repeating` counts these.
     """
 
     def __init__(self, tokenizer: Any, vocab_size: int, budgets: list[int], rows: int) -> None:
@@ -291,6 +350,7 @@ class SectionBudget(LogitsProcessor):
         self._closing = _closing_mask(tokenizer, vocab_size, self.texts)
         self._prompt_len: int | None = None
         self.closed_early = [0] * rows
+        self.closed_repeating = [0] * rows
 
     def allowance(self, row: _RowState, section: int) -> int:
         carried = sum(self.budgets[j] - row.used[j] for j in range(section))
@@ -305,8 +365,12 @@ class SectionBudget(LogitsProcessor):
         for r, state in enumerate(self.rows):
             state.feed(self.texts[last[r]] if last[r] < len(self.texts) else "")
             section = state.section
-            over = section is not None and state.used[section] >= self.allowance(state, section)
-            if over and ends_sentence(state.value):
+            if section is None or not ends_sentence(state.value):
+                continue
+            if not state.spent[section] and state.sentence_repeats():
+                state.spent[section] = True
+                self.closed_repeating[r] += 1
+            if state.spent[section] or state.used[section] >= self.allowance(state, section):
                 force.append(r)
         if force:
             closing = self._closing.to(scores.device)
