@@ -309,23 +309,31 @@ def repeats_earlier(sentence: str, earlier: str) -> bool:
 
     The loop a small model falls into is a sentence said again with a word or two changed ("He notes
     that he is doing well with his current strategy." after "He reports he is doing well with his current
-    strategy."): exact n-gram bans (RepetitionGuard) do not catch it. Sentences under REPEAT_MIN_WORDS
-    words ("No fever.") never count: short findings legitimately share words.
+    strategy."): exact n-gram bans (RepetitionGuard) do not catch it. A shorter sentence (under
+    REPEAT_MIN_WORDS words) counts only when it is word for word an earlier one ("Denies sleep apnea."
+    twice): short findings legitimately share words ("Left knee pain." after "Right knee pain.").
 
     >>> repeats_earlier("He notes that he is doing well with his current strategy.",
     ...                 "He reports he is doing well with his current strategy.")
     True
     >>> repeats_earlier("Left knee swelling after a fall three weeks ago.", "Right knee pain since the fall.")
     False
+    >>> repeats_earlier("Denies sleep apnea.", "Denies chest pain. Denies sleep apnea.")
+    True
+    >>> repeats_earlier("Left knee pain.", "Right knee pain.")
+    False
     """
 
     said = _words(sentence)
     if len(said) < REPEAT_MIN_WORDS:
-        return False
+        return len(said) >= 2 and said in (_words(s) for s in _SENTENCE_END.split(earlier))
     before = _words(earlier)
     seen = {tuple(before[i : i + 3]) for i in range(len(before) - 2)}
     grams = [tuple(said[i : i + 3]) for i in range(len(said) - 2)]
     return sum(g in seen for g in grams) >= REPEAT_SHARE * len(grams)
+
+
+_SENTENCE_END = re.compile(r"[.!?](?:\s|\\n)+")
 
 
 class SectionBudget(LogitsProcessor):

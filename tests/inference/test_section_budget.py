@@ -162,3 +162,15 @@ def test_a_note_may_only_write_numbers_the_dialogue_states(tokenizer):
     assert "0" in after_12 and "/" not in after_12  # "12" is no stated number: it may not end there
     assert "/" in allowed_after("BP 120")  # a whole stated number may end
     assert "6" not in allowed_after("Pulse 5")  # 56 was never said
+
+
+def test_a_short_finding_said_twice_word_for_word_closes_the_section(tokenizer):
+    """'Denies sleep apnea.' again and again: too short to judge by trigrams, but an exact repeat is a loop."""
+    plan = "Denies chest heaviness. Denies sleep apnea. " + "Denies sleep apnea. Denies sleep disorders. " * 10
+    looping = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "P": plan.strip()}
+    note, forced, budget = _teacher_force(tokenizer, [400, 400, 400, 400], looping)
+    assert note["P"] == "Denies chest heaviness. Denies sleep apnea. Denies sleep apnea."
+    assert forced == 1 and budget.closed_repeating == [1]
+    short = {"S": "Right knee pain.", "O": "Left knee pain. Left knee swollen.", "A": "Knee strain.", "P": "Rest."}
+    note, forced, _ = _teacher_force(tokenizer, [400, 400, 400, 400], short)
+    assert forced == 0 and note == short
