@@ -44,8 +44,7 @@ def set_time_zone(user: Any, zone: str, *, via: str = "web") -> bool:
         before = profile.time_zone
         if before == zone:
             return False
-        profile.time_zone = zone
-        profile.full_clean()
+        profile.time_zone = zone  # validated above: full_clean would check the zone again and query user uniqueness
         profile.save(update_fields=["time_zone", "updated_at"])
         record_audit(user, AuditEvent.Action.SETTINGS, via=via, setting="time_zone", before=before, after=zone)
     return True
