@@ -29,8 +29,9 @@ import torch
 
 from training.config import TrainConfig
 from training.grpo import checkpoint as ckpt
+from training.grpo import loop
 from training.grpo.learner import Learner, resolve_device
-from training.grpo.loop import Hooks, RunResult, train
+from training.grpo.loop import Hooks, RunResult
 from training.grpo.rewarding import Scorer
 from training.grpo.rollout import RolloutWorker, Sample, weights_norm
 from training.orchestration.learner_group import NCCL_ENV, ShardedLearner, init_process_group, rendezvous_address
@@ -300,5 +301,9 @@ def local_cpus(cfg: TrainConfig) -> float:
 
 
 def train_on_ray(cfg: TrainConfig, examples: list[dict] | None = None, *, hooks: Hooks | None = None) -> RunResult:
-    """`train` with the Ray executor."""
-    return train(cfg, examples, hooks=hooks, executor_factory=RayExecutor)
+    """`train` with the Ray executor.
+
+    Looked up on the module at call time: a name bound at import would keep whatever `loop.train` was
+    when this module was first imported (a test that patched it made a later Ray test run the fake).
+    """
+    return loop.train(cfg, examples, hooks=hooks, executor_factory=RayExecutor)
