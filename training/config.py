@@ -36,6 +36,7 @@ REWARDS = ("format", "shaped", "full")
 JUDGES = ("fact", "reference", "grounded", "llm")
 DTYPES = ("auto", "float32", "bf16-mixed", "bfloat16", "float16")
 KL_ESTIMATORS = ("k3", "k2")
+ROLLOUT_ENGINES = ("transformers", "vllm")
 LR_SCHEDULERS = ("constant", "cosine")
 
 
@@ -115,6 +116,15 @@ class TrainConfig(BaseModel):
         False,
         "Static KV cache for rollouts (local mode): on CUDA transformers compiles the decode step into CUDA graphs, "
         "several times faster sampling at small batches; the first step pays about a minute of compilation.",
+    )
+
+    rollout_engine: str = _f(
+        "transformers",
+        "transformers (the learner's own module samples) or vllm (an in-process vLLM engine on the same GPU, "
+        "weights pushed after every optimiser step; mode=local on CUDA, vllm installed).",
+    )
+    vllm_gpu_memory_utilization: float = _f(
+        0.3, "Share of the GPU's memory the in-process vLLM engine takes (weights + KV cache), as TRL's colocate."
     )
 
     # --- reward ---------------------------------------------------------------------------------
@@ -215,6 +225,12 @@ class TrainConfig(BaseModel):
             bad("lora_rank > 0 runs in mode=local only (Ray rollout workers load full weights); use mode=local.")
         if self.lora_rank > 0 and not self.lora_modules:
             bad("lora_target_modules is empty; name the layers to adapt, e.g. q_proj,v_proj, or all-linear.")
+        if self.rollout_engine not in ROLLOUT_ENGINES:
+            bad(f"rollout_engine={self.rollout_engine!r} is unknown; use one of {ROLLOUT_ENGINES}.")
+        if self.rollout_engine == "vllm" and self.mode != "local":
+            bad("rollout_engine=vllm runs in mode=local (an engine inside the learner's process); use mode=local.")
+        if not 0.0 < self.vllm_gpu_memory_utilization < 1.0:
+            bad(f"vllm_gpu_memory_utilization={self.vllm_gpu_memory_utilization} must be in (0, 1).")
         if self.dtype not in DTYPES:
             bad(f"dtype={self.dtype!r} is unknown; use one of {DTYPES}.")
         if self.scale_rewards not in SCALE_REWARDS:

@@ -26,7 +26,7 @@ from training.grpo.advantages import compute_advantages
 from training.grpo.data import indices_for_step, load_examples, prompt_text, target_text
 from training.grpo.learner import Learner, NonFiniteError
 from training.grpo.rewarding import Scorer
-from training.grpo.rollout import Rollout, Sample
+from training.grpo.rollout import Rollout, Sample, VLLMRollout
 
 CANCEL_FILE = "CANCEL"
 METRICS_FILE = "metrics.jsonl"
@@ -73,12 +73,23 @@ class LocalExecutor:
         self.learner = Learner(cfg, policy_path, reference_path)
         self.tokenizer = self.learner.tokenizer
         # A static cache sized for the longest prompt + completion: one shape, so one compilation per run.
-        self.rollout = Rollout(
-            self.learner.model,
-            self.tokenizer,
-            static_cache=cfg.rollout_static_cache,
-            max_cache_len=cfg.max_prompt_tokens + cfg.max_new_tokens if cfg.rollout_static_cache else None,
-        )
+        self.rollout: Rollout | VLLMRollout
+        if cfg.rollout_engine == "vllm":
+            self.rollout = VLLMRollout(
+                self.learner.model,
+                self.tokenizer,
+                policy_path,
+                gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+                max_model_len=cfg.max_prompt_tokens + cfg.max_new_tokens,
+                seed=cfg.seed,
+            )
+        else:
+            self.rollout = Rollout(
+                self.learner.model,
+                self.tokenizer,
+                static_cache=cfg.rollout_static_cache,
+                max_cache_len=cfg.max_prompt_tokens + cfg.max_new_tokens if cfg.rollout_static_cache else None,
+            )
         self.scorer = Scorer(cfg)
 
     def begin_phase(self, phase: str, *, fresh_optimizer: bool, position: int = 0) -> None:
@@ -86,6 +97,9 @@ class LocalExecutor:
 
     def generate(self, prompts: list[str], **kw: Any) -> tuple[list[Sample], dict[str, float]]:
         # Sample in the learner's compute dtype: fp32 master weights would otherwise decode at fp32 speed.
+        if isinstance(self.rollout, VLLMRollout):  # the engine samples in its own dtype, after a weight push
+            samples = self.rollout.generate(prompts, version=self.learner.version, **kw)
+            return samples, {**self.rollout.stats, "weights_version": float(self.learner.version)}
         dtype = self.learner.autocast
         with torch.autocast(self.learner.device.type, dtype or torch.float32, enabled=dtype is not None):
             samples = self.rollout.generate(prompts, **kw)

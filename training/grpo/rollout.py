@@ -94,6 +94,79 @@ class Rollout:
         return samples
 
 
+class VLLMRollout:
+    """Rollouts on an in-process vLLM engine (GPU), the learner's weights pushed in whenever they changed.
+
+    Same interface and Samples as `Rollout`. The engine loads `model_path` (the run's starting weights)
+    once; before each rollout whose learner version differs from the engine's, every parameter goes
+    through the engine's `load_weights` (a LoRA policy merged first), then the prefix cache is reset:
+    TRL's colocate sync. Prompt ids come from the learner's tokenizer, so ids and text agree exactly.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        model_path: str,
+        *,
+        gpu_memory_utilization: float = 0.3,
+        max_model_len: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        from inference.backends.vllm import VLLMBackend
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.backend = VLLMBackend(
+            model_path, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, seed=seed
+        )
+        self.synced_version: int | None = None  # None: push before the first rollout (a resumed run)
+        self.stats: dict[str, float] = {}
+
+    def sync(self, version: int) -> float:
+        """Push the learner's weights if `version` is not the engine's; returns the seconds it took."""
+        if version == self.synced_version:
+            return 0.0
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            self.backend.load_from_model(self.model)
+        self.synced_version = version
+        return time.perf_counter() - t0
+
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        n: int,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int,
+        version: int = 0,
+    ) -> list[Sample]:
+        sync_seconds = self.sync(version)
+        prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        params = SamplingParams(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n, constrained=False, seed=seed
+        )
+        t0 = time.perf_counter()
+        completions = self.backend.generate_ids(prompt_ids, params)
+        seconds = time.perf_counter() - t0
+        samples = []
+        for i, c in enumerate(completions):
+            group = i // n
+            ids = list(c.token_ids) + ([int(c.extra["stop_token_id"])] if "stop_token_id" in c.extra else [])
+            samples.append(Sample(group, list(prompt_ids[group]), ids, c.text, c.finish_reason))
+        tokens = sum(len(s.completion_ids) for s in samples)
+        self.stats = {
+            "rollout_seconds": seconds,
+            "rollout_tokens": tokens,
+            "rollout_tokens_per_s": tokens / seconds,
+            "weight_sync_seconds": sync_seconds,
+        }
+        return samples
+
+
 def weights_norm(tensors: Mapping[str, torch.Tensor]) -> float:
     """The L2 norm of `tensors`, summed in float64 in name order: identical weights give the identical
     number, so a rollout copy can show that the learner's update reached it (metrics and tests)."""

@@ -33,6 +33,9 @@ def test_string_overrides_are_coerced_to_field_types():
         ({"steps": "many"}, "not a valid int"),
         ({"reward": "full", "judge": "llm"}, "judge_base_url"),
         ({"micro_batch_tokens": "8", "max_new_tokens": "64"}, "raise micro_batch_tokens"),
+        ({"rollout_engine": "sglang"}, "rollout_engine='sglang' is unknown"),
+        ({"rollout_engine": "vllm", "mode": "ray"}, "rollout_engine=vllm runs in mode=local"),
+        ({"vllm_gpu_memory_utilization": "1.5"}, "vllm_gpu_memory_utilization"),
     ],
 )
 def test_bad_settings_are_rejected_with_a_fix(overrides, message):

@@ -1,0 +1,55 @@
+"""The names and values a learner pushes into vLLM's engine (`load_weights`), checked on CPU.
+
+vLLM itself runs only on the GPU machine (tests/gpu/test_vllm.py); what it is sent is decided here:
+a plain model's parameters under their checkpoint names, and a peft LoRA policy merged (W + BA) under
+the same names with the adapter's own tensors left out.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inference.backends.vllm import peft_free_weights
+
+
+@pytest.fixture
+def tiny_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, tie_word_embeddings=True,
+    )  # fmt: skip
+    return LlamaForCausalLM(config)
+
+
+def test_plain_model_is_sent_under_checkpoint_names(tiny_llama):
+    sent = dict(peft_free_weights(tiny_llama))
+    assert set(sent) == {name for name, _ in tiny_llama.named_parameters()}
+    assert "model.layers.0.self_attn.q_proj.weight" in sent
+    assert all(not t.requires_grad for t in sent.values())  # detached: the push builds no graph
+
+
+def test_lora_policy_is_sent_merged_under_the_base_names(tiny_llama):
+    from peft import LoraConfig, get_peft_model
+
+    plain_names = {name for name, _ in tiny_llama.named_parameters()}
+    model = get_peft_model(tiny_llama, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():  # a trained adapter: B is zero at initialisation, so give it values
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_()
+    layer = model.base_model.model.model.layers[0].self_attn.q_proj
+    expected = layer.base_layer.weight + layer.get_delta_weight("default")
+    base_before = layer.base_layer.weight.detach().clone()
+    model.merge_adapter()
+    try:
+        # the engine copies them before the unmerge (load_from_model); the tensors are views of the model
+        sent = {name: t.clone() for name, t in peft_free_weights(model)}
+    finally:
+        model.unmerge_adapter()
+    assert set(sent) == plain_names  # no base_model.model. prefix, no .base_layer, no lora_A/lora_B
+    torch.testing.assert_close(sent["model.layers.0.self_attn.q_proj.weight"], expected.detach())
+    torch.testing.assert_close(layer.base_layer.weight, base_before)  # unmerged again for training
