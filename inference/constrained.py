@@ -336,6 +336,29 @@ def repeats_earlier(sentence: str, earlier: str) -> bool:
 _SENTENCE_END = re.compile(r"[.!?](?:\s|\\n)+")
 
 
+def section_allowance(budgets: list[int], row: _RowState, section: int) -> int:
+    """Tokens section `section` may use: its own budget plus what the sections before it left unused."""
+    return budgets[section] + sum(budgets[j] - row.used[j] for j in range(section))
+
+
+def close_reason(state: _RowState, budgets: list[int]) -> str | None:
+    """After a token: whether the open section must close now ('budget', 'repeating') or not (None).
+
+    Only at a sentence end; 'repeating' when the sentence just ended restates earlier ones of its
+    section (judged once per sentence), 'budget' when the section has used its allowance. Shared by
+    the transformers processor below and the vLLM one (inference.backends.vllm_processors).
+    """
+    section = state.section
+    if section is None or not ends_sentence(state.value):
+        return None
+    if not state.spent[section] and state.sentence_repeats():
+        state.spent[section] = True
+        return "repeating"
+    if state.spent[section] or state.used[section] >= section_allowance(budgets, state, section):
+        return "budget"
+    return None
+
+
 class SectionBudget(LogitsProcessor):
     """Closes a note section at its next sentence end once it has used its share of the token budget.
 
@@ -361,8 +384,7 @@ class SectionBudget(LogitsProcessor):
         self.closed_repeating = [0] * rows
 
     def allowance(self, row: _RowState, section: int) -> int:
-        carried = sum(self.budgets[j] - row.used[j] for j in range(section))
-        return self.budgets[section] + carried
+        return section_allowance(self.budgets, row, section)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         if self._prompt_len is None:
@@ -372,13 +394,10 @@ class SectionBudget(LogitsProcessor):
         force = []
         for r, state in enumerate(self.rows):
             state.feed(self.texts[last[r]] if last[r] < len(self.texts) else "")
-            section = state.section
-            if section is None or not ends_sentence(state.value):
-                continue
-            if not state.spent[section] and state.sentence_repeats():
-                state.spent[section] = True
+            reason = close_reason(state, self.budgets)
+            if reason == "repeating":
                 self.closed_repeating[r] += 1
-            if state.spent[section] or state.used[section] >= self.allowance(state, section):
+            if reason is not None:
                 force.append(r)
         if force:
             closing = self._closing.to(scores.device)
@@ -388,6 +407,63 @@ class SectionBudget(LogitsProcessor):
                     scores[r] = scores[r].masked_fill(~allowed, float("-inf"))
                     self.closed_early[r] += 1
         return scores
+
+
+class _Request:
+    __slots__ = ("budgets", "output_ids", "seen", "state")
+
+    def __init__(self, budgets: list[int], output_ids: list[int]) -> None:
+        self.budgets = budgets
+        self.output_ids = output_ids  # the engine's running list of this request's generated ids
+        self.seen = 0
+        self.state = _RowState()
+
+
+class BatchSectionBudget:
+    """SectionBudget's rule over a batch whose requests come and go (vLLM's persistent batch).
+
+    `requests` maps a batch row to its budgets and the engine's live list of its generated ids (the
+    engine appends to it; -1 marks a token still in flight); rows without an entry are untouched.
+    `apply` reads the tokens each row gained since the last call and, where `close_reason` says
+    so, lets the row write only tokens that close the section's string. The vLLM logits processor
+    (inference.backends.vllm_processors) keeps `requests` in step with the engine's batch.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.requests: dict[int, _Request] = {}
+        self._texts: list[str] = []
+        self._closing: torch.Tensor | None = None
+        self.closed = 0  # rows forced to close a section, over the processor's life
+
+    @staticmethod
+    def request(budgets: list[int], output_ids: list[int]) -> _Request:
+        return _Request([int(b) for b in budgets], output_ids)
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.requests:
+            return logits
+        width = logits.shape[1]
+        if self._closing is None or len(self._texts) != width:
+            self._texts = token_texts(self.tokenizer, width)
+            self._closing = _closing_mask(self.tokenizer, width, self._texts).to(logits.device)
+        force = []
+        for index, request in self.requests.items():
+            ids, state = request.output_ids, request.state
+            fed = False
+            while request.seen < len(ids) and ids[request.seen] >= 0:
+                token = ids[request.seen]
+                state.feed(self._texts[token] if token < width else "")
+                request.seen += 1
+                fed = True
+            if fed and close_reason(state, request.budgets) is not None:
+                force.append(index)
+        for index in force:
+            allowed = torch.isfinite(logits[index]) & self._closing
+            if bool(allowed.any()):
+                logits[index] = logits[index].masked_fill(~allowed, float("-inf"))
+                self.closed += 1
+        return logits
 
 
 _closing_cache: dict[tuple[int, int], torch.Tensor] = {}
@@ -480,45 +556,117 @@ class GroundedNumbers(LogitsProcessor):
         self._digit_ids = [i for i, t in enumerate(self.texts) if any(c.isdigit() for c in t)]
         self.blocked = [0] * rows
 
-    def _ok(self, r: int, run: str, text: str) -> bool:
-        """Whether appending token `text` to row r's current digit run keeps every run grounded."""
-        for piece in re.split(r"(\d+)", text):
-            if not piece:
-                continue
-            if piece.isdigit():
-                run += piece
-                if run not in self.prefixes[r]:
-                    return False
-            else:
-                if run and run not in self.allowed[r]:
-                    return False  # a run may not end before it is a whole stated number
-                run = ""
-        return True
-
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         if self._prompt_len is None:
             self._prompt_len = input_ids.shape[1]
         else:
             last = input_ids[:, -1].tolist()
             for r in range(self.rows):
-                text = self.texts[last[r]] if last[r] < len(self.texts) else ""
-                for piece in re.split(r"(\d+)", text):
-                    if piece:
-                        self._run[r] = self._run[r] + piece if piece.isdigit() else ""
+                self._run[r] = extend_run(self._run[r], self.texts[last[r]] if last[r] < len(self.texts) else "")
         for r in range(self.rows):
-            run = self._run[r]
-            banned = [i for i in self._digit_ids if not self._ok(r, run, self.texts[i])]
-            if run and run not in self.allowed[r]:
-                # the run is an unfinished prefix: only tokens that continue it with digits may follow
-                banned_all = torch.ones(scores.shape[1], dtype=torch.bool, device=scores.device)
-                keep = [i for i in self._digit_ids if self._ok(r, run, self.texts[i]) and self.texts[i][:1].isdigit()]
-                banned_all[keep] = False
-                allowed = torch.isfinite(scores[r]) & ~banned_all
-            else:
-                mask = torch.zeros(scores.shape[1], dtype=torch.bool, device=scores.device)
-                mask[banned] = True
-                allowed = torch.isfinite(scores[r]) & ~mask
-            if bool(allowed.any()) and not bool(torch.equal(allowed, torch.isfinite(scores[r]))):
-                scores[r] = scores[r].masked_fill(~allowed, float("-inf"))
+            if grounded_mask(scores, r, self._run[r], self.allowed[r], self.prefixes[r], self.texts, self._digit_ids):
                 self.blocked[r] += 1
         return scores
+
+
+def extend_run(run: str, text: str) -> str:
+    """The digit run a note ends with after it writes `text` ("" once a non-digit follows)."""
+    for piece in re.split(r"(\d+)", text):
+        if piece:
+            run = run + piece if piece.isdigit() else ""
+    return run
+
+
+def _run_ok(run: str, text: str, allowed: frozenset[str], prefixes: set[str]) -> bool:
+    """Whether appending token `text` to the current digit run keeps every run grounded."""
+    for piece in re.split(r"(\d+)", text):
+        if not piece:
+            continue
+        if piece.isdigit():
+            run += piece
+            if run not in prefixes:
+                return False
+        else:
+            if run and run not in allowed:
+                return False  # a run may not end before it is a whole stated number
+            run = ""
+    return True
+
+
+def grounded_mask(
+    scores: torch.Tensor,
+    r: int,
+    run: str,
+    allowed: frozenset[str],
+    prefixes: set[str],
+    texts: list[str],
+    digit_ids: list[int],
+) -> bool:
+    """Mask row r of `scores` (in place) to tokens that keep its numbers grounded; True if it masked any.
+
+    GroundedNumbers' rule, shared with BatchGroundedNumbers (the vLLM processor's). A step where the
+    rule would leave no token (the grammar forcing one) is left alone.
+    """
+    if run and run not in allowed:
+        # the run is an unfinished prefix: only tokens that continue it with digits may follow
+        banned = torch.ones(scores.shape[1], dtype=torch.bool, device=scores.device)
+        keep = [i for i in digit_ids if texts[i][:1].isdigit() and _run_ok(run, texts[i], allowed, prefixes)]
+        banned[keep] = False
+    else:
+        banned = torch.zeros(scores.shape[1], dtype=torch.bool, device=scores.device)
+        banned[[i for i in digit_ids if not _run_ok(run, texts[i], allowed, prefixes)]] = True
+    finite = torch.isfinite(scores[r])
+    keep_mask = finite & ~banned
+    if bool(keep_mask.any()) and not bool(torch.equal(keep_mask, finite)):
+        scores[r] = scores[r].masked_fill(~keep_mask, float("-inf"))
+        return True
+    return False
+
+
+class _NumbersRequest:
+    __slots__ = ("allowed", "output_ids", "prefixes", "run", "seen")
+
+    def __init__(self, allowed: frozenset[str], output_ids: list[int]) -> None:
+        self.allowed = allowed
+        self.prefixes = {n[:i] for n in allowed for i in range(1, len(n) + 1)}
+        self.output_ids = output_ids
+        self.run = ""
+        self.seen = 0
+
+
+class BatchGroundedNumbers:
+    """GroundedNumbers' rule over a batch whose requests come and go (vLLM's persistent batch).
+
+    `requests` maps a batch row to the numbers its dialogue states and the engine's live list of its
+    generated ids (-1: a token still in flight); rows without an entry are untouched.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.requests: dict[int, _NumbersRequest] = {}
+        self._texts: list[str] = []
+        self._digit_ids: list[int] = []
+        self.blocked = 0
+
+    @staticmethod
+    def request(numbers: Any, output_ids: list[int]) -> _NumbersRequest:
+        return _NumbersRequest(frozenset(str(n) for n in numbers), output_ids)
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.requests:
+            return logits
+        width = logits.shape[1]
+        if len(self._texts) != width:
+            self._texts = token_texts(self.tokenizer, width)
+            self._digit_ids = [i for i, t in enumerate(self._texts) if any(c.isdigit() for c in t)]
+        for index, request in self.requests.items():
+            ids = request.output_ids
+            while request.seen < len(ids) and ids[request.seen] >= 0:
+                token = ids[request.seen]
+                request.run = extend_run(request.run, self._texts[token] if token < width else "")
+                request.seen += 1
+            if grounded_mask(
+                logits, index, request.run, request.allowed, request.prefixes, self._texts, self._digit_ids
+            ):
+                self.blocked += 1
+        return logits

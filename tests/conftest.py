@@ -11,9 +11,9 @@ import os
 import pytest
 
 # Tests draft with the base model unless they ask for the shipped default adapter: the base writes terse
-# notes that finish in a couple of hundred tokens on 2 CPU cores, while the trained default writes
-# clinician-length notes (~600 tokens, about a minute each). Tests of the trained default (the browser
-# screenshots, tests/inference/test_default_adapter.py) set SOAP_DEFAULT_ADAPTER back themselves.
+# notes that finish in a couple of hundred tokens on 2 CPU cores, while the trained default writes longer
+# notes (median ~11 s each, some near a minute). Tests of the trained default (the browser test that takes
+# the screenshots, tests/inference/test_default_adapter.py) set SOAP_DEFAULT_ADAPTER back themselves.
 os.environ.setdefault("SOAP_DEFAULT_ADAPTER", "none")
 
 

@@ -55,10 +55,18 @@ def main() -> None:
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.5)
     parser.add_argument("--note-tokens", type=int, default=1024, help="budget of each ACI-Bench note")
     parser.add_argument("--skip-plain", action="store_true", help="no transformers baseline")
+    parser.add_argument(
+        "--no-note-rules", action="store_true", help="the engine rollouts use: no note-rule logits processors"
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    engine = VLLMBackend(args.model, gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=8192)
+    engine = VLLMBackend(
+        args.model,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        max_model_len=8192,
+        note_rules=not args.no_note_rules,
+    )
     print(f"device: {torch.cuda.get_device_name()}; vLLM engine up in {time.perf_counter() - t0:.1f} s", flush=True)
     messages = build_messages(DIALOGUE)
     ids = engine.encode(messages)

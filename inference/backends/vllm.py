@@ -9,9 +9,10 @@ the GPU machine); elsewhere `get_backend("vllm")` raises BackendUnavailable nami
 served equivalent (`vllm serve`, the docker-compose services) is reached through the `openai` backend.
 
 What `constrained=True` means here: vLLM's structured-output engine (xgrammar) keeps every note valid
-against the bounded SOAP schema. The transformers backend also closes sections at sentence ends by
-their token budget, refuses numbers the dialogue never states and blocks repeated runs; those are
-transformers logits processors, not applied here (the app's CPU path keeps them).
+against the bounded SOAP schema, and vLLM logits processors (inference.backends.vllm_processors)
+apply the app's note rules as the transformers path does: each section closes at a sentence end by
+its token budget or when it starts restating itself, and the note writes only numbers the dialogue
+states. Not ported: the n-gram repetition guard (`no_repeat_ngram`, off by default).
 """
 
 from __future__ import annotations
@@ -87,11 +88,21 @@ class VLLMBackend(Backend):
         dtype: str = "bfloat16",
         seed: int = 0,
         enforce_eager: bool = False,
+        note_rules: bool = True,
         **engine_options: Any,
     ) -> None:
         vllm = _import_vllm()
         self.model_reference = model_reference(model_ref)
         path = str(resolve_model(model_ref))
+        # The app's note rules (sections close by budget, only stated numbers) as vLLM logits processors;
+        # they cost vLLM's V2 runner and async scheduling, so rollout engines go without (note_rules=False).
+        self.note_rules = note_rules
+        if note_rules:
+            from inference.backends.vllm_processors import GroundedNumbersProcessor, SectionBudgetProcessor
+
+            engine_options.setdefault("logits_processors", [SectionBudgetProcessor, GroundedNumbersProcessor])
+            # The processors read each row's latest token; async scheduling would hand them a placeholder.
+            engine_options.setdefault("async_scheduling", False)
         try:
             self.llm = vllm.LLM(
                 model=path,
@@ -151,8 +162,11 @@ class VLLMBackend(Backend):
                 limit=limit,
             )
 
-    def sampling(self, params: SamplingParams, *, delta: bool = False, ignore_eos: bool = False) -> Any:
-        """vLLM SamplingParams for ours: same temperature/top-p/n/seed, the schema as structured output."""
+    def sampling(
+        self, params: SamplingParams, *, delta: bool = False, ignore_eos: bool = False, numbers: Any = None
+    ) -> Any:
+        """vLLM SamplingParams for ours: same temperature/top-p/n/seed, the schema as structured output,
+        and (note_rules) the section budgets and this prompt's stated `numbers` for the processors."""
         vllm = _import_vllm()
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
@@ -169,6 +183,19 @@ class VLLMBackend(Backend):
         schema = params.schema()
         if schema is not None:
             options["structured_outputs"] = StructuredOutputsParams(json=schema)
+        extra: dict[str, Any] = {}
+        if self.note_rules and params.budgets_sections:  # close sections like the transformers path
+            from inference.backends.vllm_processors import BUDGETS_KEY
+            from inference.schema import SECTION_KEYS, section_token_budgets
+
+            budgets = section_token_budgets(params.max_new_tokens)
+            extra[BUDGETS_KEY] = [budgets[k] for k in SECTION_KEYS]
+        if self.note_rules and numbers is not None:
+            from inference.backends.vllm_processors import NUMBERS_KEY
+
+            extra[NUMBERS_KEY] = sorted(numbers)
+        if extra:
+            options["extra_args"] = extra
         if delta:
             options["output_kind"] = RequestOutputKind.DELTA
         return vllm.SamplingParams(**options)
@@ -206,8 +233,17 @@ class VLLMBackend(Backend):
         for ids in prompt_ids:
             self._check_length(list(ids), params.max_new_tokens)
         inputs = [TokensPrompt(prompt_token_ids=list(ids)) for ids in prompt_ids]
+        if params.grounded_numbers is not None:  # one SamplingParams a prompt: each has its own numbers
+            if len(params.grounded_numbers) != len(prompt_ids):
+                raise GenerationError(
+                    f"grounded_numbers has {len(params.grounded_numbers)} entries for {len(prompt_ids)} prompts",
+                    retryable=False,
+                )
+            sampling: Any = [self.sampling(params, ignore_eos=ignore_eos, numbers=n) for n in params.grounded_numbers]
+        else:
+            sampling = self.sampling(params, ignore_eos=ignore_eos)
         with self._engine_lock:
-            outputs = self.llm.generate(inputs, self.sampling(params, ignore_eos=ignore_eos), use_tqdm=False)
+            outputs = self.llm.generate(inputs, sampling, use_tqdm=False)
         completions: list[Completion] = []
         for ids, output in zip(prompt_ids, outputs, strict=True):
             samples = sorted(output.outputs, key=lambda s: s.index)
@@ -241,7 +277,10 @@ class VLLMBackend(Backend):
         logprobs: list[float] = []
         finish: str | None = None
         with self._engine_lock:
-            engine.add_request(request_id, TokensPrompt(prompt_token_ids=ids), self.sampling(params, delta=True))
+            numbers = params.grounded_numbers[0] if params.grounded_numbers else None
+            engine.add_request(
+                request_id, TokensPrompt(prompt_token_ids=ids), self.sampling(params, delta=True, numbers=numbers)
+            )
             try:
                 while finish is None:
                     for output in engine.step():

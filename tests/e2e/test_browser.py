@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from inference.models import DEFAULT_ADAPTER_DIR
 from tests.clinic.workers import broker_for_tests, start_worker, stop_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -108,7 +109,9 @@ def test_clinician_drafts_edits_and_signs_a_note(browser, live_server, alice, st
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "worker.log"
     with broker_for_tests(tmp_path) as broker:
-        worker = start_worker(broker, log, SOAP_MAX_NEW_TOKENS="256")
+        # The shipped default (base + the trained adapter), as `make run` serves it: the screenshots show
+        # its note (tests/conftest.py sets the base for every other test).
+        worker = start_worker(broker, log, SOAP_DEFAULT_ADAPTER=str(DEFAULT_ADAPTER_DIR))
         try:
             page = new_page(browser)
             login(page, live_server.url, "alice", "alice-password-1")
@@ -149,10 +152,10 @@ def test_clinician_drafts_edits_and_signs_a_note(browser, live_server, alice, st
                 assert page.locator(".turn.evidence").count() >= 1
 
             page.click("#section-A button:has-text('Edit')")
-            page.fill("#section-A textarea", "Acute viral bronchitis.")
+            page.fill("#section-A textarea", "Compensated heart failure.")
             page.click("#section-A button:has-text('Save')")
-            page.wait_for_selector("#section-A .sentence:has-text('Acute viral bronchitis.')")
-            page.wait_for_selector("#history:has-text('Acute viral bronchitis.')")
+            page.wait_for_selector("#section-A .sentence:has-text('Compensated heart failure.')")
+            page.wait_for_selector("#history:has-text('Compensated heart failure.')")
 
             page.click("#sign-button")
             page.wait_for_selector("#sign-gate")

@@ -204,3 +204,34 @@ def test_vllm_rollout_syncs_only_when_the_learner_moved(engine, hf_model, model_
     assert rollout.stats["weight_sync_seconds"] == 0.0  # same version: no push
     rollout.generate(prompts, version=1, **kw)
     assert rollout.stats["weight_sync_seconds"] > 0
+
+
+def test_section_budget_closes_constrained_notes_at_sentence_ends(engine):
+    """The vLLM logits processor ports SectionBudget: every constrained note closes within its budget.
+
+    (At 160 tokens the base model's one-sentence sections, ~55 tokens each, overran the 18-43-token
+    budgets: a section closes at its first sentence end past the budget, never mid-sentence.)
+    """
+    prompts = [_messages(d) for d in DIALOGUES]
+    out = engine.generate(prompts, SamplingParams(max_new_tokens=384, constrained=True))
+    for c in out:
+        assert c.finish_reason == "stop", f"ran out of tokens: {c.text}"
+        note = json.loads(c.text)
+        assert list(note) == ["S", "O", "A", "P"]
+
+
+def test_constrained_notes_write_only_numbers_the_dialogue_states(engine):
+    """The vLLM GroundedNumbers processor: with each prompt's stated numbers, no other number appears."""
+    import re
+    from dataclasses import replace
+
+    from inference.constrained import dialogue_numbers
+
+    prompts = [_messages(d) for d in DIALOGUES]
+    stated = tuple(dialogue_numbers(" ".join(t["text"] for t in d)) for d in DIALOGUES)
+    params = replace(SamplingParams(max_new_tokens=384, constrained=True), grounded_numbers=stated)
+    out = engine.generate(prompts, params)
+    for c, numbers in zip(out, stated, strict=True):
+        written = set(re.findall(r"\d+", c.text))
+        assert written <= numbers, (written - numbers, c.text)
+    assert any(re.search(r"\d", c.text) for c in out), "no note wrote a number at all: the test shows nothing"

@@ -36,17 +36,23 @@ def test_sentence_end_detection(text, expected):
     assert ends_sentence(text) is expected
 
 
-def _teacher_force(tokenizer, budgets, note_text):
+def _teacher_force(tokenizer, budgets, note_text, batch=None):
     """Feed a long note token by token through grammar + budget; return the text decoding would allow.
 
     At each step the next token of `note_text` is taken if the processors allow it; if only a closing
     quote is allowed, the section is closed there and the rest of that section's text is skipped.
+    With `batch` (a BatchSectionBudget, what the vLLM processor runs), the same note is also its row 1
+    of 3 (rows 0 and 2 carry no budgets) and its masks must equal SectionBudget's at every step.
     """
     constraint = get_constraint(tokenizer, bounded_note_schema(), vocab_size=VOCAB)
     grammar = constraint.processor(1)
     budget = SectionBudget(tokenizer, VOCAB, budgets, rows=1)
     prompt = [1, 2, 3]
     ids = list(prompt)
+    generated: list[int] = []  # the engine's running list of row 1's output ids
+    compared = 0
+    if batch is not None:
+        batch.requests[1] = batch.request(budgets, generated)
     sections = {k: tokenizer.encode(note_text[k], add_special_tokens=False) for k in SECTION_KEYS}
     plan = []
     for i, key in enumerate(SECTION_KEYS):
@@ -60,13 +66,24 @@ def _teacher_force(tokenizer, budgets, note_text):
         for tok in toks:
             scores = torch.zeros((1, VOCAB))
             scores = grammar(torch.tensor([ids]), scores)
+            if batch is not None:
+                rows = torch.zeros((3, VOCAB))
+                rows[1] = scores[0]
+                rows = batch.apply(rows)
             scores = budget(torch.tensor([ids]), scores)
+            # After a forced close the harness asks again with no new token (the skipped text), which real
+            # decoding never does; SectionBudget then re-reads its last token. Compare only real steps.
+            if batch is not None and len(generated) > compared:
+                assert torch.equal(torch.isfinite(rows[1]), torch.isfinite(scores[0])), tokenizer.decode(generated)
+                assert torch.isfinite(rows[0]).all() and torch.isfinite(rows[2]).all()
+                compared = len(generated)
             if kind == "text" and not torch.isfinite(scores[0, tok]):
                 # decoding may only close the string here: skip the rest of this section
                 forced_closes += 1
                 break
             assert torch.isfinite(scores[0, tok]), tokenizer.decode(ids[len(prompt) :])
             ids.append(tok)
+            generated.append(tok)
     text = tokenizer.decode(ids[len(prompt) :])
     return json.loads(text), forced_closes, budget
 
@@ -174,3 +191,42 @@ def test_a_short_finding_said_twice_word_for_word_closes_the_section(tokenizer):
     short = {"S": "Right knee pain.", "O": "Left knee pain. Left knee swollen.", "A": "Knee strain.", "P": "Rest."}
     note, forced, _ = _teacher_force(tokenizer, [400, 400, 400, 400], short)
     assert forced == 0 and note == short
+
+
+@pytest.mark.parametrize("case", ["long", "restating"])
+def test_batch_section_budget_decides_exactly_like_section_budget(tokenizer, case):
+    """BatchSectionBudget (run by the vLLM logits processor on the GPU) masks the same steps as SectionBudget."""
+    from inference.constrained import BatchSectionBudget
+
+    if case == "long":
+        text, budgets = dict.fromkeys(SECTION_KEYS, _clinician_note()), [100, 100, 100, 100]
+    else:
+        again = "He notes that he is doing well with his current strategy for his blood pressure."
+        text, budgets = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "A": f"Stable. {again} " * 6}, [400] * 4
+    batch = BatchSectionBudget(tokenizer)
+    _, forced, _ = _teacher_force(tokenizer, budgets, text, batch=batch)
+    assert forced >= 1 and batch.closed == forced
+
+
+def test_batch_grounded_numbers_masks_exactly_like_grounded_numbers(tokenizer):
+    """BatchGroundedNumbers (the vLLM processor's) allows the same tokens as GroundedNumbers at every step."""
+    from inference.constrained import BatchGroundedNumbers, GroundedNumbers, dialogue_numbers
+
+    stated = dialogue_numbers("Doctor: pulse fifty-two, blood pressure 120 over 80, metformin 500 mg twice a day.")
+    note = "BP 120/80, pulse 52. Metformin 500 mg, A1c 7.9 and 12 units."  # 7.9 and 12 were never said
+    guard = GroundedNumbers(tokenizer, VOCAB, [stated])
+    batch = BatchGroundedNumbers(tokenizer)
+    generated: list[int] = []
+    batch.requests[2] = batch.request(sorted(stated), generated)  # row 2 of 3; rows 0 and 1 carry no numbers
+    ids = [1, 2]
+    differed_from_unmasked = 0
+    for tok in [None, *tokenizer.encode(note, add_special_tokens=False)]:
+        if tok is not None:
+            ids.append(tok)
+            generated.append(tok)
+        ours = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
+        rows = batch.apply(torch.zeros((3, VOCAB)))
+        assert torch.equal(torch.isfinite(rows[2]), torch.isfinite(ours[0])), tokenizer.decode(generated)
+        assert torch.isfinite(rows[:2]).all()
+        differed_from_unmasked += int(not torch.isfinite(rows[2]).all())
+    assert differed_from_unmasked > 0 and batch.blocked == guard.blocked[0] > 0

@@ -117,8 +117,13 @@ class VLLMRollout:
 
         self.model = model
         self.tokenizer = tokenizer
+        # Rollouts sample the policy as it is: no note rules, so vLLM keeps its fastest runner and async scheduling.
         self.backend = VLLMBackend(
-            model_path, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, seed=seed
+            model_path,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            seed=seed,
+            note_rules=False,
         )
         self.synced_version: int | None = None  # None: push before the first rollout (a resumed run)
         self.stats: dict[str, float] = {}
