@@ -359,6 +359,21 @@ def close_reason(state: _RowState, budgets: list[int]) -> str | None:
     return None
 
 
+def must_continue(state: _RowState, minimums: list[int]) -> bool:
+    """Whether the open section is still below its minimum length, so it may not close yet."""
+    section = state.section
+    return section is not None and state.used[section] < minimums[section]
+
+
+def _mask_row(scores: torch.Tensor, r: int, keep: torch.Tensor) -> bool:
+    """Keep only `keep` in row r (in place), unless that would leave the row no token; True if masked."""
+    allowed = torch.isfinite(scores[r]) & keep
+    if bool(allowed.any()):
+        scores[r] = scores[r].masked_fill(~allowed, float("-inf"))
+        return True
+    return False
+
+
 class SectionBudget(LogitsProcessor):
     """Closes a note section at its next sentence end once it has used its share of the token budget.
 
@@ -374,11 +389,21 @@ class SectionBudget(LogitsProcessor):
     ends (ACI-Bench valid: 85 % of the SFT adapter's notes did). `closed_repeating` counts these.
     """
 
-    def __init__(self, tokenizer: Any, vocab_size: int, budgets: list[int], rows: int) -> None:
+    def __init__(
+        self, tokenizer: Any, vocab_size: int, budgets: list[int], rows: int, prompt_tokens: list[int] | None = None
+    ) -> None:
+        from inference.schema import section_token_minimums
+
         self.texts = token_texts(tokenizer, vocab_size)
         self.budgets = budgets
+        # per row: S may not close before its floor (inference.schema.section_token_minimums)
+        self.minimums = [
+            section_token_minimums(budgets, prompt_tokens[r] if prompt_tokens else None) for r in range(rows)
+        ]
+        self.held = [0] * rows  # steps a section was kept open below its minimum
         self.rows = [_RowState() for _ in range(rows)]
         self._closing = _closing_mask(tokenizer, vocab_size, self.texts)
+        self._quotes = _quote_mask(tokenizer, vocab_size, self.texts)
         self._prompt_len: int | None = None
         self.closed_early = [0] * rows
         self.closed_repeating = [0] * rows
@@ -391,29 +416,28 @@ class SectionBudget(LogitsProcessor):
             self._prompt_len = input_ids.shape[1]
             return scores
         last = input_ids[:, -1].tolist()
-        force = []
+        closing = self._closing.to(scores.device)
+        quotes = self._quotes.to(scores.device)
         for r, state in enumerate(self.rows):
             state.feed(self.texts[last[r]] if last[r] < len(self.texts) else "")
             reason = close_reason(state, self.budgets)
             if reason == "repeating":
                 self.closed_repeating[r] += 1
             if reason is not None:
-                force.append(r)
-        if force:
-            closing = self._closing.to(scores.device)
-            for r in force:
-                allowed = torch.isfinite(scores[r]) & closing
-                if bool(allowed.any()):
-                    scores[r] = scores[r].masked_fill(~allowed, float("-inf"))
-                    self.closed_early[r] += 1
+                self.closed_early[r] += _mask_row(scores, r, closing)
+            elif must_continue(state, self.minimums[r]):
+                self.held[r] += _mask_row(scores, r, ~quotes)
         return scores
 
 
 class _Request:
-    __slots__ = ("budgets", "output_ids", "seen", "state")
+    __slots__ = ("budgets", "minimums", "output_ids", "seen", "state")
 
-    def __init__(self, budgets: list[int], output_ids: list[int]) -> None:
+    def __init__(self, budgets: list[int], output_ids: list[int], prompt_tokens: int | None) -> None:
+        from inference.schema import section_token_minimums
+
         self.budgets = budgets
+        self.minimums = section_token_minimums(budgets, prompt_tokens)
         self.output_ids = output_ids  # the engine's running list of this request's generated ids
         self.seen = 0
         self.state = _RowState()
@@ -434,20 +458,22 @@ class BatchSectionBudget:
         self.requests: dict[int, _Request] = {}
         self._texts: list[str] = []
         self._closing: torch.Tensor | None = None
+        self._quotes: torch.Tensor | None = None
         self.closed = 0  # rows forced to close a section, over the processor's life
+        self.held = 0  # steps a section was kept open below its minimum
 
     @staticmethod
-    def request(budgets: list[int], output_ids: list[int]) -> _Request:
-        return _Request([int(b) for b in budgets], output_ids)
+    def request(budgets: list[int], output_ids: list[int], prompt_tokens: int | None = None) -> _Request:
+        return _Request([int(b) for b in budgets], output_ids, prompt_tokens)
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self.requests:
             return logits
         width = logits.shape[1]
-        if self._closing is None or len(self._texts) != width:
+        if self._closing is None or self._quotes is None or len(self._texts) != width:
             self._texts = token_texts(self.tokenizer, width)
             self._closing = _closing_mask(self.tokenizer, width, self._texts).to(logits.device)
-        force = []
+            self._quotes = _quote_mask(self.tokenizer, width, self._texts).to(logits.device)
         for index, request in self.requests.items():
             ids, state = request.output_ids, request.state
             fed = False
@@ -456,14 +482,25 @@ class BatchSectionBudget:
                 state.feed(self._texts[token] if token < width else "")
                 request.seen += 1
                 fed = True
-            if fed and close_reason(state, request.budgets) is not None:
-                force.append(index)
-        for index in force:
-            allowed = torch.isfinite(logits[index]) & self._closing
-            if bool(allowed.any()):
-                logits[index] = logits[index].masked_fill(~allowed, float("-inf"))
-                self.closed += 1
+            if not fed:
+                continue
+            if close_reason(state, request.budgets) is not None:
+                self.closed += _mask_row(logits, index, self._closing)
+            elif must_continue(state, request.minimums):
+                self.held += _mask_row(logits, index, ~self._quotes)
         return logits
+
+
+_quote_cache: dict[tuple[int, int], torch.Tensor] = {}
+
+
+def _quote_mask(tokenizer: Any, vocab_size: int, texts: list[str]) -> torch.Tensor:
+    """Tokens holding a double quote: inside a string, any of them ends it (`"`, `."`, `",` ...)."""
+    key = (id(tokenizer), vocab_size)
+    with _cache_lock:
+        if key not in _quote_cache:
+            _quote_cache[key] = torch.tensor(['"' in t for t in texts], dtype=torch.bool)
+        return _quote_cache[key]
 
 
 _closing_cache: dict[tuple[int, int], torch.Tensor] = {}
@@ -523,15 +560,19 @@ class RepetitionGuard(LogitsProcessor):
 
 # --- numbers the dialogue states -----------------------------------------------------------------
 
-_DIGIT_RUN = re.compile(r"\d+")
+_DIGIT_RUN = re.compile(r"\d+(?:\.\d+)?")
 
 
 def dialogue_numbers(dialogue_text: str) -> frozenset[str]:
-    """Every run of digits the dialogue states, spoken numbers included ("fifty-two" -> "52")."""
+    """Every number the dialogue states, spoken numbers included ("fifty-two" -> "52"): digit runs, and
+    decimals whole ("98.2") as well as their parts, so a note may write 98.2 only if the visit said it."""
     from inference.spoken_numbers import normalize_spoken_numbers
 
-    runs = set(_DIGIT_RUN.findall(dialogue_text))
-    runs.update(_DIGIT_RUN.findall(normalize_spoken_numbers(dialogue_text)))
+    runs = set()
+    for text in (dialogue_text, normalize_spoken_numbers(dialogue_text)):
+        for value in _DIGIT_RUN.findall(text):
+            runs.add(value)
+            runs.update(value.split("."))
     return frozenset(runs)
 
 
@@ -569,28 +610,49 @@ class GroundedNumbers(LogitsProcessor):
         return scores
 
 
+def _step_run(run: str, ch: str) -> tuple[str, str | None]:
+    """One character on a note's trailing number: (new run, the value it just ended or None).
+
+    A run is digits with at most one decimal point ("38", "38.", "38.4"); a point is pending until a
+    digit follows, and a run that ends on one was a whole number followed by a full stop ("38." -> 38).
+    """
+    if ch.isdigit():
+        return run + ch, None
+    if ch == "." and run and "." not in run:
+        return run + ".", None
+    return "", (run.rstrip(".") or None)
+
+
 def extend_run(run: str, text: str) -> str:
-    """The digit run a note ends with after it writes `text` ("" once a non-digit follows)."""
-    for piece in re.split(r"(\d+)", text):
-        if piece:
-            run = run + piece if piece.isdigit() else ""
+    """The number a note ends with after it writes `text` ("" once it has ended)."""
+    for ch in text:
+        run, _ = _step_run(run, ch)
     return run
 
 
 def _run_ok(run: str, text: str, allowed: frozenset[str], prefixes: set[str]) -> bool:
-    """Whether appending token `text` to the current digit run keeps every run grounded."""
-    for piece in re.split(r"(\d+)", text):
-        if not piece:
-            continue
-        if piece.isdigit():
-            run += piece
-            if run not in prefixes:
-                return False
-        else:
-            if run and run not in allowed:
-                return False  # a run may not end before it is a whole stated number
-            run = ""
+    """Whether appending token `text` to the current run keeps every number grounded: each digit keeps
+    the run a prefix of a stated number, and a number may only end where it is a whole stated one."""
+    for ch in text:
+        run, ended = _step_run(run, ch)
+        if ended is not None and ended not in allowed:
+            return False  # a run may not end before it is a whole stated number
+        if run and run[-1].isdigit() and run not in prefixes:
+            return False
+        if run.endswith(".") and run[:-1] not in allowed and run not in prefixes:
+            return False  # "38." needs 38 said (a full stop) or a stated 38.x to come
     return True
+
+
+_dot_cache: dict[int, list[int]] = {}
+
+
+def _dot_ids(texts: list[str]) -> list[int]:
+    """Tokens without a digit that start with a point: after a number they may open its decimals."""
+    key = id(texts)
+    if key not in _dot_cache:
+        _dot_cache[key] = [i for i, t in enumerate(texts) if t[:1] == "." and not any(c.isdigit() for c in t)]
+    return _dot_cache[key]
 
 
 def grounded_mask(
@@ -607,14 +669,17 @@ def grounded_mask(
     GroundedNumbers' rule, shared with BatchGroundedNumbers (the vLLM processor's). A step where the
     rule would leave no token (the grammar forcing one) is left alone.
     """
-    if run and run not in allowed:
-        # the run is an unfinished prefix: only tokens that continue it with digits may follow
+    # Only tokens with a digit, or a point after a number, can change what the run means; the rest end
+    # it, which is fine exactly when the run is a whole stated number.
+    candidates = digit_ids if not run else digit_ids + _dot_ids(texts)
+    if run and run.rstrip(".") not in allowed:
+        # an unfinished prefix: only tokens that continue it may follow
         banned = torch.ones(scores.shape[1], dtype=torch.bool, device=scores.device)
-        keep = [i for i in digit_ids if texts[i][:1].isdigit() and _run_ok(run, texts[i], allowed, prefixes)]
+        keep = [i for i in candidates if texts[i][:1] in "0123456789." and _run_ok(run, texts[i], allowed, prefixes)]
         banned[keep] = False
     else:
         banned = torch.zeros(scores.shape[1], dtype=torch.bool, device=scores.device)
-        banned[[i for i in digit_ids if not _run_ok(run, texts[i], allowed, prefixes)]] = True
+        banned[[i for i in candidates if not _run_ok(run, texts[i], allowed, prefixes)]] = True
     finite = torch.isfinite(scores[r])
     keep_mask = finite & ~banned
     if bool(keep_mask.any()) and not bool(torch.equal(keep_mask, finite)):

@@ -114,7 +114,9 @@ class TransformersBackend(Backend):
                 limit=context,
             )
 
-    def _processors(self, params: SamplingParams, rows: int, on_tokens: OnTokens | None) -> LogitsProcessorList:
+    def _processors(
+        self, params: SamplingParams, rows: int, on_tokens: OnTokens | None, prompt_tokens: list[int] | None = None
+    ) -> LogitsProcessorList:
         def on_step(generated: torch.Tensor) -> None:
             if on_tokens is not None:
                 on_tokens(generated.tolist())
@@ -130,7 +132,8 @@ class TransformersBackend(Backend):
             from inference.schema import SECTION_KEYS, section_token_budgets
 
             budgets = section_token_budgets(params.max_new_tokens)
-            processors.append(SectionBudget(self.tokenizer, self.vocab_size, [budgets[k] for k in SECTION_KEYS], rows))
+            section_budgets = [budgets[k] for k in SECTION_KEYS]
+            processors.append(SectionBudget(self.tokenizer, self.vocab_size, section_budgets, rows, prompt_tokens))
         if params.no_repeat_ngram:
             processors.append(RepetitionGuard(params.no_repeat_ngram, rows))
         if params.grounded_numbers is not None:
@@ -166,7 +169,7 @@ class TransformersBackend(Backend):
         )
         kwargs: dict[str, Any] = {
             "generation_config": config,
-            "logits_processor": self._processors(params, len(texts), on_tokens),
+            "logits_processor": self._processors(params, len(texts), on_tokens, lengths),
         }
         if self.static_cache:
             config.cache_implementation = "static"

@@ -58,7 +58,9 @@ class SectionBudgetProcessor(LogitsProcessor):
     @staticmethod
     def _new_request(params: Any, prompt_ids: list[int] | None, output_ids: list[int]) -> Any:
         budgets = (params.extra_args or {}).get(BUDGETS_KEY)
-        return BatchSectionBudget.request(budgets, output_ids) if budgets else None
+        if not budgets:
+            return None
+        return BatchSectionBudget.request(budgets, output_ids, len(prompt_ids) if prompt_ids is not None else None)
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         return self.rule.apply(logits)

@@ -11,6 +11,12 @@ from inference.constrained import SectionBudget, ends_sentence, get_constraint
 from inference.schema import SECTION_KEYS, bounded_note_schema
 
 VOCAB = 49152
+# A Subjective long enough to close (79 tokens; S may not close before 64: inference.schema.SUBJECTIVE_MIN_TOKENS).
+HISTORY = (
+    "He is a 62-year-old man who comes in for a cough that started three weeks ago after a cold. He coughs up "
+    "clear sputum in the mornings and feels short of breath when he climbs the stairs at home. He denies fever, "
+    "chest pain or weight loss, and he has never smoked. His wife says he snores at night and wakes up tired."
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,16 +122,16 @@ def test_a_section_that_restates_itself_is_closed_with_budget_left(tokenizer):
     first = "He reports he is doing well with his current strategy for his blood pressure."
     again = "He notes that he is doing well with his current strategy for his blood pressure."
     assessment = "Hypertension, stable. " + f"{first} " + f"{again} " * 20
-    looping = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "A": assessment}
+    looping = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "A": assessment}
     note, forced, budget = _teacher_force(tokenizer, [400, 400, 400, 400], looping)
     assert note["A"] == f"Hypertension, stable. {first} {again}"
     assert forced == 1 and budget.closed_repeating == [1]
-    assert note["S"] == note["O"] == note["P"] == "Annual exam."
+    assert note["O"] == note["P"] == "Annual exam." and note["S"] == HISTORY
 
 
 def test_short_sections_pass_their_budget_on_and_are_never_forced(tokenizer):
-    short = {"S": "Cough for 3 days.", "O": "Lungs clear.", "A": "Viral bronchitis.", "P": "Fluids and rest."}
-    note, forced, _ = _teacher_force(tokenizer, [60, 30, 30, 30], short)
+    short = {"S": HISTORY, "O": "Lungs clear.", "A": "Viral bronchitis.", "P": "Fluids and rest."}
+    note, forced, _ = _teacher_force(tokenizer, [200, 30, 30, 30], short)
     assert forced == 0 and note == short
 
 
@@ -184,11 +190,11 @@ def test_a_note_may_only_write_numbers_the_dialogue_states(tokenizer):
 def test_a_short_finding_said_twice_word_for_word_closes_the_section(tokenizer):
     """'Denies sleep apnea.' again and again: too short to judge by trigrams, but an exact repeat is a loop."""
     plan = "Denies chest heaviness. Denies sleep apnea. " + "Denies sleep apnea. Denies sleep disorders. " * 10
-    looping = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "P": plan.strip()}
+    looping = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "P": plan.strip()}
     note, forced, budget = _teacher_force(tokenizer, [400, 400, 400, 400], looping)
     assert note["P"] == "Denies chest heaviness. Denies sleep apnea. Denies sleep apnea."
     assert forced == 1 and budget.closed_repeating == [1]
-    short = {"S": "Right knee pain.", "O": "Left knee pain. Left knee swollen.", "A": "Knee strain.", "P": "Rest."}
+    short = {"S": HISTORY, "O": "Left knee pain. Left knee swollen.", "A": "Knee strain.", "P": "Rest."}
     note, forced, _ = _teacher_force(tokenizer, [400, 400, 400, 400], short)
     assert forced == 0 and note == short
 
@@ -202,7 +208,8 @@ def test_batch_section_budget_decides_exactly_like_section_budget(tokenizer, cas
         text, budgets = dict.fromkeys(SECTION_KEYS, _clinician_note()), [100, 100, 100, 100]
     else:
         again = "He notes that he is doing well with his current strategy for his blood pressure."
-        text, budgets = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "A": f"Stable. {again} " * 6}, [400] * 4
+        text = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "A": f"Stable. {again} " * 6}
+        budgets = [400] * 4
     batch = BatchSectionBudget(tokenizer)
     _, forced, _ = _teacher_force(tokenizer, budgets, text, batch=batch)
     assert forced >= 1 and batch.closed == forced
@@ -230,3 +237,58 @@ def test_batch_grounded_numbers_masks_exactly_like_grounded_numbers(tokenizer):
         assert torch.isfinite(rows[:2]).all()
         differed_from_unmasked += int(not torch.isfinite(rows[2]).all())
     assert differed_from_unmasked > 0 and batch.blocked == guard.blocked[0] > 0
+
+
+def test_a_subjective_is_kept_open_until_it_has_a_history_and_other_sections_are_not(tokenizer):
+    """S may not close before SUBJECTIVE_MIN_TOKENS (the trained default closed it after 'Cardiovascular
+    issues.'); O, A and P have no floor, so a visit without an exam keeps a short Objective."""
+    from inference.constrained import SectionBudget
+    from inference.schema import SUBJECTIVE_MIN_TOKENS, section_token_minimums
+
+    assert section_token_minimums([337, 168, 143, 193]) == [SUBJECTIVE_MIN_TOKENS, 0, 0, 0]
+    assert section_token_minimums([60, 30, 30, 30]) == [20, 0, 0, 0]  # small budgets: a third of S's
+    assert section_token_minimums([337, 168, 143, 193], prompt_tokens=400) == [16, 0, 0, 0]  # a short exchange
+    assert section_token_minimums([337, 168, 143, 193], prompt_tokens=2400) == [64, 0, 0, 0]  # a full visit
+
+    # every token that would end the string: the quote alone, and the model's favourites '."', '",' ...
+    quoting = [i for i in range(VOCAB) if '"' in tokenizer.decode([i])]
+    assert len(quoting) > 10
+
+    def closing_allowed(prefix: str) -> bool:
+        """Whether any quote-holding token may follow `prefix` (all of them must agree)."""
+        budget = SectionBudget(tokenizer, VOCAB, [337, 168, 143, 193], rows=1)
+        ids = [1, 2, 3]
+        budget(torch.tensor([ids]), torch.zeros((1, VOCAB)))
+        for tok in tokenizer.encode(prefix, add_special_tokens=False):
+            ids.append(tok)
+            scores = budget(torch.tensor([ids]), torch.zeros((1, VOCAB)))
+        finite = {bool(torch.isfinite(scores[0, i])) for i in quoting}
+        assert len(finite) == 1, "some quote tokens allowed, others not"
+        return finite.pop()
+
+    assert not closing_allowed('{"S": "Cardiovascular issues')
+    assert not closing_allowed('{"S": "Cardiovascular issues.')
+    assert closing_allowed('{"S": "' + HISTORY)
+    assert closing_allowed('{"S": "' + HISTORY + '", "O": "Lungs clear.')
+
+
+def test_a_decimal_is_grounded_whole_not_digit_run_by_digit_run(tokenizer):
+    """'98.2' needs 98.2 in the dialogue: 98 and 2 said apart (a temperature of 98, for 2 days) do not make it."""
+    from inference.constrained import GroundedNumbers, dialogue_numbers
+
+    apart = dialogue_numbers("Patient: I had 98 on the thermometer, for 2 days now. Doctor: and your weight, 160?")
+    said = dialogue_numbers("Doctor: your temperature is 98.2 today.")
+    assert {"98", "2"} <= apart and "98.2" not in apart and {"98.2", "98", "2"} <= said
+
+    def allowed_after(stated: frozenset[str], text: str) -> set[str]:
+        guard = GroundedNumbers(tokenizer, VOCAB, [stated])
+        ids = [1, 2]
+        scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
+        for tok in tokenizer.encode(text, add_special_tokens=False):
+            ids.append(tok)
+            scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
+        return {tokenizer.decode([i]) for i in range(VOCAB) if torch.isfinite(scores[0, i]) and i < 1000}
+
+    assert "2" not in allowed_after(apart, "Temperature 98.")  # 98.2 was never said
+    assert "." in allowed_after(apart, "Temperature 98") and " He" in allowed_after(apart, "Temperature 98.")
+    assert "2" in allowed_after(said, "Temperature 98.")  # said whole: it may be written

@@ -40,10 +40,12 @@ class PolicyBackend(TransformersBackend):
     Build it with `PolicyBackend.from_loaded(model, tokenizer, "policy")`: no second copy is loaded.
     """
 
-    def _processors(self, params: SamplingParams, rows: int, on_tokens: Any) -> LogitsProcessorList:
+    def _processors(
+        self, params: SamplingParams, rows: int, on_tokens: Any, prompt_tokens: list[int] | None = None
+    ) -> LogitsProcessorList:
         """Unconstrained rollouts (the norm in training) need no grammar engine at all, only the warpers."""
         if params.constrained or on_tokens is not None:
-            return super()._processors(params, rows, on_tokens)
+            return super()._processors(params, rows, on_tokens, prompt_tokens)
         processors = LogitsProcessorList()
         if params.temperature > 0:  # greedy (temperature 0) needs no warper; a 0 warper would divide by zero
             if params.temperature != 1.0:
