@@ -86,10 +86,13 @@ SENTENCE_SLACK = 0.15
 # 9 of 20 ACI-Bench valid visits ("Cardiovascular issues.") although every visit's history is in its
 # dialogue, so S may not close before this many tokens (SectionBudget). The other sections get no
 # floor: a visit without an exam has a short Objective, and a floor there would ask for invented findings.
-# A short exchange has a short history: the floor also scales with the prompt, at ACI-Bench train's 10th
-# percentile of S tokens per prompt token (0.042), so a 400-token MTS-Dialog snippet gets 16 tokens.
+# The floor is for whole visits: it scales with the prompt at ACI-Bench train's 10th percentile of S
+# tokens per prompt token (0.042), and a prompt under 1,000 tokens (a short exchange, an MTS-Dialog
+# snippet; ACI-Bench train's shortest visit is longer) gets none: on 10 MTS-Dialog valid snippets a
+# 16-token floor made the model pad S with invented details ("3 times a day with 3 sprays").
 SUBJECTIVE_MIN_TOKENS = 64
 SUBJECTIVE_MIN_PER_PROMPT_TOKEN = 0.04
+SUBJECTIVE_FLOOR_MIN_PROMPT = 1000
 
 
 def section_token_minimums(budgets: list[int], prompt_tokens: int | None = None) -> list[int]:
@@ -97,6 +100,8 @@ def section_token_minimums(budgets: list[int], prompt_tokens: int | None = None)
     floor = min(SUBJECTIVE_MIN_TOKENS, budgets[0] // 3)
     if prompt_tokens is not None:
         floor = min(floor, int(SUBJECTIVE_MIN_PER_PROMPT_TOKEN * prompt_tokens))
+        if prompt_tokens < SUBJECTIVE_FLOOR_MIN_PROMPT:
+            floor = 0
     return [floor, 0, 0, 0]
 
 

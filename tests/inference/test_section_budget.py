@@ -247,8 +247,9 @@ def test_a_subjective_is_kept_open_until_it_has_a_history_and_other_sections_are
 
     assert section_token_minimums([337, 168, 143, 193]) == [SUBJECTIVE_MIN_TOKENS, 0, 0, 0]
     assert section_token_minimums([60, 30, 30, 30]) == [20, 0, 0, 0]  # small budgets: a third of S's
-    assert section_token_minimums([337, 168, 143, 193], prompt_tokens=400) == [16, 0, 0, 0]  # a short exchange
-    assert section_token_minimums([337, 168, 143, 193], prompt_tokens=2400) == [64, 0, 0, 0]  # a full visit
+    assert section_token_minimums([337, 168, 143, 193], prompt_tokens=400) == [0, 0, 0, 0]  # a short exchange
+    assert section_token_minimums([337, 168, 143, 193], prompt_tokens=1200) == [48, 0, 0, 0]  # a short visit
+    assert section_token_minimums([337, 168, 143, 193], prompt_tokens=2400) == [64, 0, 0, 0]  # a long visit
 
     # every token that would end the string: the quote alone, and the model's favourites '."', '",' ...
     quoting = [i for i in range(VOCAB) if '"' in tokenizer.decode([i])]
