@@ -216,11 +216,16 @@ def token_texts(tokenizer: Any, vocab_size: int) -> list[str]:
         return _token_text_cache[key]
 
 
-def ends_sentence(text: str) -> bool:
+_TRAILING_NUMBER = re.compile(r"(\d+(?:\.\d+)?)$")
+
+
+def ends_sentence(text: str, stated: frozenset[str] | None = None) -> bool:
     """Whether a section's text so far (JSON-escaped) ends a sentence: a safe place to close it.
 
     A full stop after a digit could be a decimal point ("38." of "38.4") and one after an abbreviation
-    ("Dr.") ends nothing, so neither counts; closing there would cut the note mid-value.
+    ("Dr.") ends nothing, so neither counts; closing there would cut the note mid-value. Given the
+    numbers the dialogue states (`stated`: the note may write no others, GroundedNumbers), a full stop
+    after a number that no stated decimal continues ("1." when no "1.x" was said) does end a sentence.
     """
     text = text.rstrip()
     while text.endswith("\\n"):
@@ -228,8 +233,13 @@ def ends_sentence(text: str) -> bool:
     if not text or text[-1] not in ".!?":
         return False
     before = text[:-1]
-    if not before or before[-1].isdigit():
+    if not before:
         return False
+    if before[-1].isdigit():
+        number = _TRAILING_NUMBER.search(before)
+        if stated is None or number is None or "." in number.group(1):
+            return False
+        return not any(n.startswith(number.group(1) + ".") for n in stated)
     word = before.split()[-1].lower() if before.split() else ""
     return word.lstrip("(") not in _ABBREVIATIONS
 
@@ -341,7 +351,7 @@ def section_allowance(budgets: list[int], row: _RowState, section: int) -> int:
     return budgets[section] + sum(budgets[j] - row.used[j] for j in range(section))
 
 
-def close_reason(state: _RowState, budgets: list[int]) -> str | None:
+def close_reason(state: _RowState, budgets: list[int], stated: frozenset[str] | None = None) -> str | None:
     """After a token: whether the open section must close now ('budget', 'repeating') or not (None).
 
     Only at a sentence end; 'repeating' when the sentence just ended restates earlier ones of its
@@ -349,7 +359,7 @@ def close_reason(state: _RowState, budgets: list[int]) -> str | None:
     the transformers processor below and the vLLM one (inference.backends.vllm_processors).
     """
     section = state.section
-    if section is None or not ends_sentence(state.value):
+    if section is None or not ends_sentence(state.value, stated):
         return None
     if not state.spent[section] and state.sentence_repeats():
         state.spent[section] = True
@@ -390,7 +400,13 @@ class SectionBudget(LogitsProcessor):
     """
 
     def __init__(
-        self, tokenizer: Any, vocab_size: int, budgets: list[int], rows: int, prompt_tokens: list[int] | None = None
+        self,
+        tokenizer: Any,
+        vocab_size: int,
+        budgets: list[int],
+        rows: int,
+        prompt_tokens: list[int] | None = None,
+        stated: list[frozenset[str]] | None = None,
     ) -> None:
         from inference.schema import section_token_minimums
 
@@ -400,6 +416,8 @@ class SectionBudget(LogitsProcessor):
         self.minimums = [
             section_token_minimums(budgets, prompt_tokens[r] if prompt_tokens else None) for r in range(rows)
         ]
+        # per row, the numbers the dialogue states (with GroundedNumbers on): "1." then ends a sentence
+        self.stated = stated if stated is not None and len(stated) == rows else [None] * rows
         self.held = [0] * rows  # steps a section was kept open below its minimum
         self.rows = [_RowState() for _ in range(rows)]
         self._closing = _closing_mask(tokenizer, vocab_size, self.texts)
@@ -420,7 +438,7 @@ class SectionBudget(LogitsProcessor):
         quotes = self._quotes.to(scores.device)
         for r, state in enumerate(self.rows):
             state.feed(self.texts[last[r]] if last[r] < len(self.texts) else "")
-            reason = close_reason(state, self.budgets)
+            reason = close_reason(state, self.budgets, self.stated[r])
             if reason == "repeating":
                 self.closed_repeating[r] += 1
             if reason is not None:
@@ -431,11 +449,14 @@ class SectionBudget(LogitsProcessor):
 
 
 class _Request:
-    __slots__ = ("budgets", "minimums", "output_ids", "seen", "state")
+    __slots__ = ("budgets", "minimums", "output_ids", "seen", "stated", "state")
 
-    def __init__(self, budgets: list[int], output_ids: list[int], prompt_tokens: int | None) -> None:
+    def __init__(
+        self, budgets: list[int], output_ids: list[int], prompt_tokens: int | None, stated: frozenset[str] | None
+    ) -> None:
         from inference.schema import section_token_minimums
 
+        self.stated = stated
         self.budgets = budgets
         self.minimums = section_token_minimums(budgets, prompt_tokens)
         self.output_ids = output_ids  # the engine's running list of this request's generated ids
@@ -463,8 +484,11 @@ class BatchSectionBudget:
         self.held = 0  # steps a section was kept open below its minimum
 
     @staticmethod
-    def request(budgets: list[int], output_ids: list[int], prompt_tokens: int | None = None) -> _Request:
-        return _Request([int(b) for b in budgets], output_ids, prompt_tokens)
+    def request(
+        budgets: list[int], output_ids: list[int], prompt_tokens: int | None = None, stated: Any = None
+    ) -> _Request:
+        numbers = frozenset(str(n) for n in stated) if stated is not None else None
+        return _Request([int(b) for b in budgets], output_ids, prompt_tokens, numbers)
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self.requests:
@@ -484,7 +508,7 @@ class BatchSectionBudget:
                 fed = True
             if not fed:
                 continue
-            if close_reason(state, request.budgets) is not None:
+            if close_reason(state, request.budgets, request.stated) is not None:
                 self.closed += _mask_row(logits, index, self._closing)
             elif must_continue(state, request.minimums):
                 self.held += _mask_row(logits, index, ~self._quotes)

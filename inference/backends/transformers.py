@@ -128,12 +128,17 @@ class TransformersBackend(Backend):
         else:
             grammar = GrammarLogitsProcessor(None, self.vocab_size, on_step=on_step if on_tokens else None)
         processors = LogitsProcessorList([grammar])
+        stated = None
+        if params.grounded_numbers is not None:
+            stated = [numbers for numbers in params.grounded_numbers for _ in range(params.n)]
         if params.budgets_sections:
             from inference.schema import SECTION_KEYS, section_token_budgets
 
             budgets = section_token_budgets(params.max_new_tokens)
             section_budgets = [budgets[k] for k in SECTION_KEYS]
-            processors.append(SectionBudget(self.tokenizer, self.vocab_size, section_budgets, rows, prompt_tokens))
+            processors.append(
+                SectionBudget(self.tokenizer, self.vocab_size, section_budgets, rows, prompt_tokens, stated)
+            )
         if params.no_repeat_ngram:
             processors.append(RepetitionGuard(params.no_repeat_ngram, rows))
         if params.grounded_numbers is not None:

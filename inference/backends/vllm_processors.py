@@ -60,7 +60,10 @@ class SectionBudgetProcessor(LogitsProcessor):
         budgets = (params.extra_args or {}).get(BUDGETS_KEY)
         if not budgets:
             return None
-        return BatchSectionBudget.request(budgets, output_ids, len(prompt_ids) if prompt_ids is not None else None)
+        prompt_tokens = len(prompt_ids) if prompt_ids is not None else None
+        return BatchSectionBudget.request(
+            budgets, output_ids, prompt_tokens, (params.extra_args or {}).get(NUMBERS_KEY)
+        )
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         return self.rule.apply(logits)

@@ -42,7 +42,7 @@ def test_sentence_end_detection(text, expected):
     assert ends_sentence(text) is expected
 
 
-def _teacher_force(tokenizer, budgets, note_text, batch=None):
+def _teacher_force(tokenizer, budgets, note_text, batch=None, stated=None):
     """Feed a long note token by token through grammar + budget; return the text decoding would allow.
 
     At each step the next token of `note_text` is taken if the processors allow it; if only a closing
@@ -52,7 +52,7 @@ def _teacher_force(tokenizer, budgets, note_text, batch=None):
     """
     constraint = get_constraint(tokenizer, bounded_note_schema(), vocab_size=VOCAB)
     grammar = constraint.processor(1)
-    budget = SectionBudget(tokenizer, VOCAB, budgets, rows=1)
+    budget = SectionBudget(tokenizer, VOCAB, budgets, rows=1, stated=[stated] if stated is not None else None)
     prompt = [1, 2, 3]
     ids = list(prompt)
     generated: list[int] = []  # the engine's running list of row 1's output ids
@@ -293,3 +293,22 @@ def test_a_decimal_is_grounded_whole_not_digit_run_by_digit_run(tokenizer):
     assert "2" not in allowed_after(apart, "Temperature 98.")  # 98.2 was never said
     assert "." in allowed_after(apart, "Temperature 98") and " He" in allowed_after(apart, "Temperature 98.")
     assert "2" in allowed_after(said, "Temperature 98.")  # said whole: it may be written
+
+
+def test_a_full_stop_after_a_number_ends_a_sentence_when_no_stated_decimal_continues_it(tokenizer):
+    """'respirations: 1. respirations: 1.' looped unseen: a point after a digit was never a sentence end.
+    With the stated numbers known, '1.' ends one unless the visit said a 1.x; '38.' stays open if 38.4 was said."""
+    stated = frozenset({"1", "38", "38.4", "4", "80"})
+    assert ends_sentence("Respirations: 1.", stated) and ends_sentence("Heart rate 80.", stated)
+    assert not ends_sentence("Temperature 38.", stated)  # 38.4 was said: this point may be a decimal
+    assert not ends_sentence("Respirations: 1.")  # without the numbers, never
+    assert not ends_sentence("Temperature 38.4.", frozenset())  # a decimal: no rule for it, stay open
+    looping = {
+        "S": HISTORY,
+        "O": "Blood pressure: 1. mmHg. " + "Respirations: 1. " * 12,
+        "A": "Heart failure.",
+        "P": "Follow up.",
+    }
+    note, forced, budget = _teacher_force(tokenizer, [400] * 4, looping, stated=stated)
+    assert note["O"] == "Blood pressure: 1. mmHg. Respirations: 1. Respirations: 1."
+    assert forced == 1 and budget.closed_repeating == [1]
