@@ -163,20 +163,27 @@ def test_repetition_guard_never_leaves_a_row_without_a_token():
     assert torch.isfinite(out[0, 5]) and guard.blocked == [0]
 
 
+def _numbers_allowed_after(tokenizer, stated, text, *, first):
+    """The texts of token ids below `first` that GroundedNumbers allows after the note `text`."""
+    from inference.constrained import GroundedNumbers
+
+    guard = GroundedNumbers(tokenizer, VOCAB, [stated])
+    ids = [1, 2]
+    scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
+    for tok in tokenizer.encode(text, add_special_tokens=False):
+        ids.append(tok)
+        scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
+    return {tokenizer.decode([i]) for i in range(first) if torch.isfinite(scores[0, i])}
+
+
 def test_a_note_may_only_write_numbers_the_dialogue_states(tokenizer):
-    from inference.constrained import GroundedNumbers, dialogue_numbers
+    from inference.constrained import dialogue_numbers
 
     stated = dialogue_numbers("Doctor: your pulse is fifty-two and the blood pressure is 120 over 80.")
     assert {"52", "120", "80"} <= stated
 
     def allowed_after(text: str) -> set[str]:
-        guard = GroundedNumbers(tokenizer, VOCAB, [stated])
-        ids = [1, 2]
-        scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
-        for tok in tokenizer.encode(text, add_special_tokens=False):
-            ids.append(tok)
-            scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
-        return {tokenizer.decode([i]) for i in range(VOCAB) if torch.isfinite(scores[0, i]) and i < 200}
+        return _numbers_allowed_after(tokenizer, stated, text, first=200)
 
     digits_ok = {d for d in "0123456789" if d in allowed_after("BP ")}
     assert digits_ok == {"1", "5", "8"}  # 120, 52 and 80 may start here; nothing else
@@ -275,20 +282,14 @@ def test_a_subjective_is_kept_open_until_it_has_a_history_and_other_sections_are
 
 def test_a_decimal_is_grounded_whole_not_digit_run_by_digit_run(tokenizer):
     """'98.2' needs 98.2 in the dialogue: 98 and 2 said apart (a temperature of 98, for 2 days) do not make it."""
-    from inference.constrained import GroundedNumbers, dialogue_numbers
+    from inference.constrained import dialogue_numbers
 
     apart = dialogue_numbers("Patient: I had 98 on the thermometer, for 2 days now. Doctor: and your weight, 160?")
     said = dialogue_numbers("Doctor: your temperature is 98.2 today.")
     assert {"98", "2"} <= apart and "98.2" not in apart and {"98.2", "98", "2"} <= said
 
     def allowed_after(stated: frozenset[str], text: str) -> set[str]:
-        guard = GroundedNumbers(tokenizer, VOCAB, [stated])
-        ids = [1, 2]
-        scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
-        for tok in tokenizer.encode(text, add_special_tokens=False):
-            ids.append(tok)
-            scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
-        return {tokenizer.decode([i]) for i in range(VOCAB) if torch.isfinite(scores[0, i]) and i < 1000}
+        return _numbers_allowed_after(tokenizer, stated, text, first=1000)
 
     assert "2" not in allowed_after(apart, "Temperature 98.")  # 98.2 was never said
     assert "." in allowed_after(apart, "Temperature 98") and " He" in allowed_after(apart, "Temperature 98.")

@@ -34,6 +34,20 @@ class Sample:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def to_samples(completions: list[Any], prompt_ids: list[list[int]], n: int) -> list[Sample]:
+    """Samples from a backend's completions (n per prompt, grouped by prompt), in token ids and text.
+
+    Both backends keep the stop token out of `token_ids` and name it in `extra["stop_token_id"]`: the one
+    the model actually sampled (of possibly several EOS ids) ends the sequence the learner trains on.
+    """
+    samples = []
+    for i, c in enumerate(completions):
+        group = i // n
+        ids = list(c.token_ids) + ([int(c.extra["stop_token_id"])] if "stop_token_id" in c.extra else [])
+        samples.append(Sample(group, list(prompt_ids[group]), ids, c.text, c.finish_reason))
+    return samples
+
+
 class PolicyBackend(TransformersBackend):
     """A TransformersBackend over a model object we already hold (the learner's policy).
 
@@ -85,12 +99,7 @@ class Rollout:
         finally:
             self.model.train(was_training)
         seconds = time.perf_counter() - t0
-        samples = []
-        for i, c in enumerate(completions):
-            group = i // n
-            # The stop token the model actually sampled (one of possibly several EOS ids) ends the sequence.
-            ids = list(c.token_ids) + ([int(c.extra["stop_token_id"])] if c.finish_reason == "stop" else [])
-            samples.append(Sample(group, list(prompt_ids[group]), ids, c.text, c.finish_reason))
+        samples = to_samples(completions, prompt_ids, n)
         tokens = sum(len(s.completion_ids) for s in samples)
         self.stats = {"rollout_seconds": seconds, "rollout_tokens": tokens, "rollout_tokens_per_s": tokens / seconds}
         return samples
@@ -159,11 +168,7 @@ class VLLMRollout:
         t0 = time.perf_counter()
         completions = self.backend.generate_ids(prompt_ids, params)
         seconds = time.perf_counter() - t0
-        samples = []
-        for i, c in enumerate(completions):
-            group = i // n
-            ids = list(c.token_ids) + ([int(c.extra["stop_token_id"])] if "stop_token_id" in c.extra else [])
-            samples.append(Sample(group, list(prompt_ids[group]), ids, c.text, c.finish_reason))
+        samples = to_samples(completions, prompt_ids, n)
         tokens = sum(len(s.completion_ids) for s in samples)
         self.stats = {
             "rollout_seconds": seconds,
