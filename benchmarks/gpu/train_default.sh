@@ -79,13 +79,7 @@ ACI=data/aci-bench/valid.csv; MTS=data/mts-dialog/MTS-Dialog-ValidationSet.csv; 
 stamp "synthesis"
 $PY -m training.synthesis --n "$SYNTH_N" --train $(( SYNTH_N * 95 / 100 )) --holdout $(( SYNTH_N * 5 / 100 )) --threshold none --seed 0 \
   --out "$SOAP_VAR_DIR/datasets/synth.jsonl" > "$R/synth.log" 2>&1 || { tail -20 "$R/synth.log"; }
-$PY - "$SOAP_VAR_DIR/datasets/synth.jsonl" > "$HOLD" <<'PYEOF'
-import json, sys
-for line in open(sys.argv[1]):
-    ex = json.loads(line)
-    if ex.get("split") != "train":
-        print(json.dumps({"key": ex["key"], "dialogue": ex["dialogue"]}))
-PYEOF
+$PY benchmarks/gpu/holdout.py "$SOAP_VAR_DIR/datasets/synth.jsonl" > "$HOLD"
 
 # real data only, and the same real passes plus synthetic visits: side by side on a 139 GB H200 (20k-token
 # micro-batches; at 40k two float32 runs ran out of memory); SEQUENTIAL_SFT=1 runs one after the other.

@@ -63,11 +63,15 @@ def peft_free_weights(model: Any) -> Iterable[tuple[str, Any]]:
 
     A peft LoRA model must be merged first (`merge_adapter()`, as TRL does before a sync): its
     `base_layer` weights then hold W + BA, the names lose peft's prefixes and the adapter's own
-    tensors are skipped.
+    tensors are skipped. A module kept whole (peft's `modules_to_save`, e.g. the norms of an adapter from
+    `training.lora_extract`) is sent as its trained copy under the module's own name.
     """
     for name, param in model.named_parameters():
-        if "lora_" in name or "modules_to_save" in name or "original_module" in name:
+        if "lora_" in name or "original_module" in name:
             continue
+        if ".modules_to_save." in name:
+            owner, _, rest = name.partition(".modules_to_save.")
+            name = f"{owner}.{rest.split('.', 1)[1]}"  # drop the adapter's name ("default")
         name = name.removeprefix("base_model.model.").replace(".base_layer.", ".")
         yield name, param.detach()
 

@@ -17,7 +17,7 @@ def test_the_adapter_in_the_repo_is_small_names_its_base_and_has_a_model_card(mo
     monkeypatch.delenv("SOAP_DEFAULT_ADAPTER", raising=False)
     assert default_adapter() == DEFAULT_ADAPTER_DIR
     config = json.loads((DEFAULT_ADAPTER_DIR / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == "base" and config["r"] == 16
+    assert config["base_model_name_or_path"] == "base" and config["r"] == 32
     assert (DEFAULT_ADAPTER_DIR / "adapter_model.safetensors").stat().st_size <= 20 * 1024 * 1024
     card = CARD.read_text()
     for needed in ("Apache License 2.0", "CC BY 4.0", "python -m training.train", "Seed 0", "Known limits"):

@@ -53,3 +53,19 @@ def test_lora_policy_is_sent_merged_under_the_base_names(tiny_llama):
     assert set(sent) == plain_names  # no base_model.model. prefix, no .base_layer, no lora_A/lora_B
     torch.testing.assert_close(sent["model.layers.0.self_attn.q_proj.weight"], expected.detach())
     torch.testing.assert_close(layer.base_layer.weight, base_before)  # unmerged again for training
+
+
+def test_modules_kept_whole_are_sent_as_their_trained_copy(tiny_llama):
+    """An adapter with peft `modules_to_save` (the norms of an extracted adapter) sends the trained norm."""
+    from peft import LoraConfig, get_peft_model
+
+    plain_names = {name for name, _ in tiny_llama.named_parameters()}
+    config = LoraConfig(r=2, lora_alpha=2, target_modules=["q_proj"], modules_to_save=["input_layernorm"])
+    model = get_peft_model(tiny_llama, config)
+    norm = model.base_model.model.model.layers[1].input_layernorm
+    with torch.no_grad():
+        norm.modules_to_save["default"].weight.fill_(3.0)
+    sent = dict(peft_free_weights(model))
+    assert set(sent) == plain_names
+    assert torch.all(sent["model.layers.1.input_layernorm.weight"] == 3.0)
+    assert torch.all(norm.original_module.weight == 1.0)  # the original is what it replaces, not what is sent
