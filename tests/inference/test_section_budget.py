@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from inference.constrained import SectionBudget, ends_sentence, get_constraint
+from inference.constrained import BatchSectionBudget, SectionBudget, ends_sentence, get_constraint
 from inference.schema import SECTION_KEYS, bounded_note_schema
 
 VOCAB = 49152
@@ -94,23 +94,24 @@ def _teacher_force(tokenizer, budgets, note_text, batch=None, stated=None):
     return json.loads(text), forced_closes, budget
 
 
-def _clinician_note() -> str:
+def _clinician_note(index: int = 0) -> str:
     """A real clinician's note (ACI-Bench valid, the vendored data/): ~2,600 characters, no sentence restated."""
     from training.evaluation.datasets import load_examples
 
-    ref = load_examples("aci-bench:valid", limit=1)[0]["reference"]
+    ref = load_examples("aci-bench:valid", limit=index + 1)[index]["reference"]
     return " ".join(ref[k] for k in SECTION_KEYS).replace("\n", " ")
 
 
 def test_long_clinician_note_keeps_long_sections_and_closes_only_at_sentence_ends(tokenizer):
     text = _clinician_note()
     assert len(text) > 2000
-    long = dict.fromkeys(SECTION_KEYS, text)
+    # O is another visit's note: an Objective that retells this S would close as a restatement
+    long = {**dict.fromkeys(SECTION_KEYS, text), "O": _clinician_note(1)}
     note, forced, budget = _teacher_force(tokenizer, [100, 100, 100, 100], long)
     assert forced == 4 and budget.closed_repeating == [0]  # closed by the budget, never as a repeat
     for key in SECTION_KEYS:
         assert len(note[key]) > 120, key  # no 120-character cap any more
-        assert text.startswith(note[key]) and ends_sentence(note[key]), note[key][-40:]  # after a whole sentence
+        assert long[key].startswith(note[key]) and ends_sentence(note[key]), note[key][-40:]  # a whole sentence
     # S used its 100-token share and stopped at the first sentence end past it
     s_tokens = len(tokenizer.encode(note["S"], add_special_tokens=False))
     longest = max(len(tokenizer.encode(x, add_special_tokens=False)) for x in text.split(". "))
@@ -127,6 +128,20 @@ def test_a_section_that_restates_itself_is_closed_with_budget_left(tokenizer):
     assert note["A"] == f"Hypertension, stable. {first} {again}"
     assert forced == 1 and budget.closed_repeating == [1]
     assert note["O"] == note["P"] == "Annual exam." and note["S"] == HISTORY
+
+
+def test_an_objective_that_retells_the_subjective_closes_after_that_sentence(tokenizer):
+    """The shipped model opens O with the history again; exam findings never restate S, so O closes there.
+    A and P may restate S (clinicians' assessments do), so the same sentence there is left alone."""
+    retold = "He is a 62-year-old man who comes in for a cough that started three weeks ago after a cold."
+    exam = "Lungs are clear to auscultation bilaterally. No wheezing or crackles."
+    note_text = {"S": HISTORY, "O": f"{retold} {exam}", "A": f"{retold} Likely post-viral cough.", "P": "Rest."}
+    batch = BatchSectionBudget(tokenizer)  # the vLLM processor's rule, compared step by step
+    note, forced, budget = _teacher_force(tokenizer, [400, 400, 400, 400], note_text, batch=batch)
+    assert note["O"] == retold and forced == 1 and budget.closed_repeating == [1]
+    assert note["A"] == note_text["A"] and note["S"] == HISTORY
+    findings = {**note_text, "O": exam}  # an Objective of findings alone is untouched
+    assert _teacher_force(tokenizer, [400, 400, 400, 400], findings)[0] == findings
 
 
 def test_short_sections_pass_their_budget_on_and_are_never_forced(tokenizer):
@@ -212,7 +227,8 @@ def test_batch_section_budget_decides_exactly_like_section_budget(tokenizer, cas
     from inference.constrained import BatchSectionBudget
 
     if case == "long":
-        text, budgets = dict.fromkeys(SECTION_KEYS, _clinician_note()), [100, 100, 100, 100]
+        text = {**dict.fromkeys(SECTION_KEYS, _clinician_note()), "O": _clinician_note(1)}
+        budgets = [100, 100, 100, 100]
     else:
         again = "He notes that he is doing well with his current strategy for his blood pressure."
         text = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "A": f"Stable. {again} " * 6}
