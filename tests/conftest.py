@@ -49,3 +49,17 @@ def default_model_dir():
     from inference.models import fetch_default
 
     return fetch_default()
+
+
+@pytest.fixture
+def tiny_llama():
+    """A randomly initialised two-layer Llama with tied embeddings: peft and weight-name tests, no download."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, tie_word_embeddings=True,
+    )  # fmt: skip
+    return LlamaForCausalLM(config)

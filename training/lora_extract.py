@@ -1,6 +1,7 @@
 """A LoRA adapter from a full fine-tune: the truncated SVD of each weight's change.
 
     python -m training.lora_extract --tuned var/checkpoints/sft-full/step-300 --rank 32 --out var/adapters/full-r32
+    python -m training.lora_extract --half var/checkpoints/lora/step-200 --out var/adapters/lora   # float16 copy
 
 Full fine-tuning of the small default model learns the note format better than LoRA at the same steps, but its
 checkpoint is the whole model (540 MB in float32), too large to ship in git. Each projection's change
@@ -50,7 +51,8 @@ def extract(base: Any, tuned_state: dict[str, torch.Tensor], rank: int, embed_ra
     """
     from peft import LoraConfig, get_peft_model
 
-    base_state = {k: v.detach().clone() for k, v in base.state_dict().items()}
+    # peft leaves the base weights as they are (LoRA adds beside them, modules_to_save copies): no clone
+    base_state = {k: v.detach() for k, v in base.state_dict().items()}
     missing = [k for k in base_state if k not in tuned_state and not k.endswith("lm_head.weight")]
     if missing:
         raise ValueError(f"the tuned weights lack {len(missing)} of the base's tensors (first: {missing[0]}); "
@@ -103,6 +105,19 @@ def extract(base: Any, tuned_state: dict[str, torch.Tensor], rank: int, embed_ra
     return model, report
 
 
+def half_adapter(src: Path, dst: Path) -> None:
+    """The adapter in `src` stored in float16 in `dst` (the same folder or a new one): half the size."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    dst.mkdir(parents=True, exist_ok=True)
+    weights = load_file(str(src / "adapter_model.safetensors"))
+    save_file({k: v.half().contiguous() for k, v in weights.items()}, str(dst / "adapter_model.safetensors"))
+    if src.resolve() != dst.resolve():
+        shutil.copy(src / "adapter_config.json", dst / "adapter_config.json")
+
+
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     """A checkpoint directory's weights (safetensors, one or several shards)."""
     from safetensors.torch import load_file
@@ -119,7 +134,9 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.lora_extract", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tuned", required=True, type=Path, help="checkpoint of a full fine-tune (step-N dir)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tuned", type=Path, help="checkpoint of a full fine-tune (step-N dir)")
+    source.add_argument("--half", type=Path, help="only copy this adapter to --out in float16 (no extraction)")
     parser.add_argument("--base", default="base", help="the base it was tuned from (default: the base model)")
     parser.add_argument("--rank", type=int, default=32, help="LoRA rank of the projections")
     parser.add_argument("--embed-rank", type=int, default=0, help="LoRA rank of the token embedding (0 = none)")
@@ -127,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.half is not None:
+        half_adapter(args.half, args.out)
+        return 0
     if args.rank < 1 or args.embed_rank < 0:
         parser.error("--rank must be >= 1 and --embed-rank >= 0")
     from transformers import AutoModelForCausalLM
@@ -147,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     config["base_model_name_or_path"] = args.base
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     if args.fp16:
-        from safetensors.torch import load_file, save_file
-
-        weights = args.out / "adapter_model.safetensors"
-        save_file({k: v.half().contiguous() for k, v in load_file(str(weights)).items()}, str(weights))
+        half_adapter(args.out, args.out)
     size = (args.out / "adapter_model.safetensors").stat().st_size
     report["adapter_bytes"] = size
     (args.out / "extract_report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -47,24 +47,11 @@ pack() {  # adapters (fp16) and notes/metrics/logs into $OUT; PACK_ONLY=1 packs 
 stamp "pack"
 for run in sft-real sft-mix grpo; do cp $RUNS/$run/metrics.jsonl "$R/$run-metrics.jsonl" 2>/dev/null; done
 cp "$SOAP_VAR_DIR/datasets/synth.jsonl" "$R/synth.jsonl" 2>/dev/null
-$PY - "$OUT" "$RUNS" <<'PYEOF'
-import sys, shutil
-from pathlib import Path
-from safetensors.torch import load_file, save_file
-out, runs = Path(sys.argv[1]), Path(sys.argv[2])
-for name in ("sft-mix", "grpo", "sft-real"):
-    src = runs / name
-    steps = sorted(Path(src).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    if not steps:
-        continue
-    d = out / f"adapter-{name}"; d.mkdir(parents=True, exist_ok=True)
-    w = load_file(str(steps[-1] / "adapter_model.safetensors"))
-    save_file({k: v.half().contiguous() for k, v in w.items()}, str(d / "adapter_model.safetensors"))
-    shutil.copy(steps[-1] / "adapter_config.json", d / "adapter_config.json")
-PYEOF
-for run in sft-real sft-mix grpo; do
+for run in sft-real sft-mix grpo; do  # each run's last adapter (in float16), state and log
   last=$(ls -d $RUNS/$run/step-* 2>/dev/null | sort -t- -k2 -n | tail -1)
-  [ -n "$last" ] && cp "$last/trainer_state.json" "$R/$run-trainer_state.json" && cp $RUNS/$run/train.log "$R/$run-train.log"
+  [ -n "$last" ] || continue
+  $PY -m training.lora_extract --half "$last" --out "$OUT/adapter-$run"
+  cp "$last/trainer_state.json" "$R/$run-trainer_state.json" && cp $RUNS/$run/train.log "$R/$run-train.log"
 done
 tar czf "$OUT/results.tgz" -C "$R" . ; ls -la "$OUT" "$OUT"/*; stamp "all done"
 }

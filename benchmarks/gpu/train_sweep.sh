@@ -41,15 +41,7 @@ pack() {
     name=$(basename "$d"); cp "$d/metrics.jsonl" "$R/$name-metrics.jsonl" 2>/dev/null
     last=$(ls -d "$d"step-* 2>/dev/null | sort -t- -k2 -n | tail -1)
     if [ -n "$last" ] && [ -f "$last/adapter_model.safetensors" ]; then  # LoRA runs: their adapter in fp16
-      $PY - "$last" "$R/adapters/$name" <<'PYEOF'
-import shutil, sys
-from pathlib import Path
-from safetensors.torch import load_file, save_file
-src, dst = Path(sys.argv[1]), Path(sys.argv[2]); dst.mkdir(parents=True, exist_ok=True)
-w = load_file(str(src / "adapter_model.safetensors"))
-save_file({k: v.half().contiguous() for k, v in w.items()}, str(dst / "adapter_model.safetensors"))
-shutil.copy(src / "adapter_config.json", dst / "adapter_config.json")
-PYEOF
+      $PY -m training.lora_extract --half "$last" --out "$R/adapters/$name"
     fi
   done
   # Score ACI-Bench valid here (CPU work, but the machine is gone before notes could be scored elsewhere and the

@@ -141,10 +141,8 @@ class TransformersBackend(Backend):
             )
         if params.no_repeat_ngram:
             processors.append(RepetitionGuard(params.no_repeat_ngram, rows))
-        if params.grounded_numbers is not None:
-            per_row = [numbers for numbers in params.grounded_numbers for _ in range(params.n)]
-            if len(per_row) == rows:
-                processors.append(GroundedNumbers(self.tokenizer, self.vocab_size, per_row))
+        if stated is not None and len(stated) == rows:
+            processors.append(GroundedNumbers(self.tokenizer, self.vocab_size, stated))
         if params.temperature > 0:
             if params.temperature != 1.0:
                 processors.append(TemperatureLogitsWarper(params.temperature))

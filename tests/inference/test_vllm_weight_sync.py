@@ -7,22 +7,9 @@ the same names with the adapter's own tensors left out.
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from inference.backends.vllm import peft_free_weights
-
-
-@pytest.fixture
-def tiny_llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, tie_word_embeddings=True,
-    )  # fmt: skip
-    return LlamaForCausalLM(config)
 
 
 def test_plain_model_is_sent_under_checkpoint_names(tiny_llama):

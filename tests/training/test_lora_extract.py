@@ -23,23 +23,25 @@ def test_low_rank_recovers_a_low_rank_change_and_reports_what_a_smaller_rank_kee
     assert err == pytest.approx(1.0 - kept1, abs=1e-4)  # what it reports is what it loses
 
 
-def _tiny_llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)  # fmt: skip
-    return LlamaForCausalLM(config)
-
-
-def test_refuses_weights_of_another_architecture():
-    base = _tiny_llama()
+def test_refuses_weights_of_another_architecture(tiny_llama):
+    base = tiny_llama
     tuned = {k: v.clone() for k, v in base.state_dict().items()}
     tuned["model.layers.0.self_attn.q_proj.weight"] = torch.zeros(8, 8)
     with pytest.raises(ValueError, match="q_proj"):
         extract(base, tuned, rank=4)
     with pytest.raises(ValueError, match="lack"):
-        extract(_tiny_llama(), {"model.norm.weight": torch.ones(32)}, rank=4)
+        extract(base, {"model.norm.weight": torch.ones(16)}, rank=4)  # the first refusal left it unwrapped
+
+
+def test_half_copies_an_adapter_in_float16_with_its_config(tiny_llama, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+
+    get_peft_model(tiny_llama, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(str(tmp_path / "a"))
+    assert main(["--half", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 0
+    weights = load_file(str(tmp_path / "b" / "adapter_model.safetensors"))
+    assert weights and all(v.dtype == torch.float16 for v in weights.values())
+    assert (tmp_path / "b" / "adapter_config.json").read_text() == (tmp_path / "a" / "adapter_config.json").read_text()
 
 
 def test_cli_says_what_is_wrong_with_a_directory_that_is_no_checkpoint(tmp_path, capsys):
