@@ -123,6 +123,13 @@ class TrainConfig(BaseModel):
         "transformers (the learner's own module samples) or vllm (an in-process vLLM engine on the same GPU, "
         "weights pushed after every optimiser step; mode=local on CUDA, vllm installed).",
     )
+    rollout_constrained: bool = _f(
+        False,
+        "Sample rollouts with the app's note decoding (schema grammar, section budgets, grounded numbers, no "
+        "repeated runs): every sample is a note, so the groups' rewards differ by content and grounding, not by "
+        "format. The learner's log-probs stay over the full vocabulary (as TRL's guided decoding); keep it off "
+        "to teach unconstrained notes to end.",
+    )
     vllm_gpu_memory_utilization: float = _f(
         0.3, "Share of the GPU's memory the in-process vLLM engine takes (weights + KV cache), as TRL's colocate."
     )

@@ -235,3 +235,26 @@ def test_constrained_notes_write_only_numbers_the_dialogue_states(engine):
         written = set(re.findall(r"\d+", c.text))
         assert written <= numbers, (written - numbers, c.text)
     assert any(re.search(r"\d", c.text) for c in out), "no note wrote a number at all: the test shows nothing"
+
+
+def test_constrained_rollouts_are_notes_with_only_stated_numbers(engine, hf_model):
+    """`rollout_constrained=true` on vLLM: sampled at temperature 1.0 with the app's note rules, every sample
+    of every group is a whole S/O/A/P note that writes no number its own dialogue does not state."""
+    import re
+
+    from inference.engine import stated_numbers
+    from training.grpo.rollout import NoteDecoding, VLLMRollout
+
+    rollout = VLLMRollout.__new__(VLLMRollout)  # the module's engine (built with the note rules)
+    rollout.model, rollout.tokenizer, rollout.backend = hf_model, engine.tokenizer, engine
+    rollout.synced_version, rollout.stats = None, {}
+    prompts = [engine.render(_messages(d)) for d in DIALOGUES]
+    note = NoteDecoding(tuple(stated_numbers(d) for d in DIALOGUES), no_repeat_ngram=12)
+    samples = rollout.generate(prompts, n=4, max_new_tokens=384, temperature=1.0, top_p=1.0, seed=2, note=note)
+    assert len(samples) == 8
+    for s in samples:
+        assert s.finish_reason == "stop" and list(json.loads(s.text)) == ["S", "O", "A", "P"], s.text
+        written = set(re.findall(r"\d+", s.text))
+        stated = note.grounded_numbers[s.group] or frozenset()
+        assert written <= {p for n in stated for p in re.findall(r"\d+", n)}, (written, s.text)
+    assert len({s.text for s in samples}) > 2  # sampled, not greedy

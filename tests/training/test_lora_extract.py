@@ -81,8 +81,10 @@ def test_real_model_merged_adapter_equals_the_rank_limited_fine_tune(tmp_path, m
     assert (out / "adapter_model.safetensors").stat().st_size < 8 * 1024 * 1024
     merged = load_file(str(Path(merge_adapter(out)) / "model.safetensors"))
     for key in (q, down, norm, emb):
-        assert torch.allclose(merged[key], tuned[key], atol=1e-5), key
+        # float32 SVD: the recovered change is exact to rounding (1.7e-5 at most seen, against changes of ~3e-2)
+        error = (merged[key] - tuned[key]).norm() / (tuned[key] - base[key]).norm()
+        assert torch.allclose(merged[key], tuned[key], atol=1e-4) and error < 1e-4, (key, float(error))
     untouched = "model.layers.7.mlp.up_proj.weight"
     assert torch.equal(merged[untouched], base[untouched])
     model = AutoModelForCausalLM.from_pretrained(str(merge_adapter(out)))
-    assert torch.allclose(model.lm_head.weight, tuned[emb], atol=1e-5)  # tied: the output layer moved too
+    assert torch.allclose(model.lm_head.weight, tuned[emb], atol=1e-4)  # tied: the output layer moved too

@@ -24,9 +24,9 @@ from training.config import TrainConfig
 from training.grpo import checkpoint as ckpt
 from training.grpo.advantages import compute_advantages
 from training.grpo.data import indices_for_step, load_examples, prompt_text, target_text
-from training.grpo.learner import Learner, NonFiniteError
+from training.grpo.learner import Learner, NonFiniteError, is_adapter_dir
 from training.grpo.rewarding import Scorer
-from training.grpo.rollout import Rollout, Sample, VLLMRollout
+from training.grpo.rollout import NoteDecoding, Rollout, Sample, VLLMRollout
 
 CANCEL_FILE = "CANCEL"
 METRICS_FILE = "metrics.jsonl"
@@ -78,10 +78,13 @@ class LocalExecutor:
             self.rollout = VLLMRollout(
                 self.learner.model,
                 self.tokenizer,
-                policy_path,
+                # vLLM loads full models: an adapter policy starts the engine on its base, and the first rollout
+                # pushes the merged weights (a new engine has no synced version).
+                reference_path if is_adapter_dir(policy_path) else policy_path,
                 gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
                 max_model_len=cfg.max_prompt_tokens + cfg.max_new_tokens,
                 seed=cfg.seed,
+                note_rules=cfg.rollout_constrained,
             )
         else:
             self.rollout = Rollout(
@@ -139,6 +142,7 @@ class _Run:
         self.cfg, self.examples, self.hooks, self.ex = cfg, examples, hooks, executor
         self.out = Path(cfg.output_dir)
         self._prompts: dict[int, str] = {}
+        self._numbers: dict[int, frozenset[str] | None] = {}
 
     def log(self, msg: str) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
@@ -159,6 +163,17 @@ class _Run:
             )
         return self._prompts[i]
 
+    def note_decoding(self, idx: Sequence[int]) -> NoteDecoding | None:
+        """`rollout_constrained`: the app's decoding for these dialogues (each one's stated numbers), else None."""
+        if not self.cfg.rollout_constrained:
+            return None
+        from inference.engine import default_no_repeat_ngram, stated_numbers
+
+        for i in idx:
+            if i not in self._numbers:
+                self._numbers[i] = stated_numbers(list(self.examples[i]["dialogue"]))
+        return NoteDecoding(tuple(self._numbers[i] for i in idx), default_no_repeat_ngram())
+
     def sft_step(self, k: int) -> dict[str, Any]:
         tok = self.ex.tokenizer
         idx = indices_for_step(len(self.examples), k, self.cfg.sft_batch_size, self.cfg.seed + 1)
@@ -172,7 +187,7 @@ class _Run:
         idx = indices_for_step(len(self.examples), k, cfg.prompts_per_step, cfg.seed)
         samples, rstats = self.ex.generate(
             [self.prompt(i) for i in idx], n=cfg.num_generations, max_new_tokens=cfg.max_new_tokens,
-            temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed * 7919 + step,
+            temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed * 7919 + step, note=self.note_decoding(idx),
         )  # fmt: skip
         t0 = time.perf_counter()
         scores = self.ex.score([self.examples[idx[s.group]] for s in samples], [s.text for s in samples])

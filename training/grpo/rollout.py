@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -46,6 +46,46 @@ def to_samples(completions: list[Any], prompt_ids: list[list[int]], n: int) -> l
         ids = list(c.token_ids) + ([int(c.extra["stop_token_id"])] if "stop_token_id" in c.extra else [])
         samples.append(Sample(group, list(prompt_ids[group]), ids, c.text, c.finish_reason))
     return samples
+
+
+@dataclass(frozen=True)
+class NoteDecoding:
+    """Rollouts decoded as the app decodes a note (`rollout_constrained=true`).
+
+    `grounded_numbers[i]` holds the numbers prompt i's dialogue states (None: numbers unchecked, as with
+    SOAP_GROUNDED_NUMBERS=0); `no_repeat_ngram` is the app's guard against repeated runs.
+    """
+
+    grounded_numbers: tuple[frozenset[str] | None, ...]
+    no_repeat_ngram: int = 0
+
+    def part(self, indices: Sequence[int]) -> NoteDecoding:
+        """The same decoding for a subset of the prompts (a Ray rollout actor's share)."""
+        return replace(self, grounded_numbers=tuple(self.grounded_numbers[i] for i in indices))
+
+
+def rollout_params(
+    n: int, max_new_tokens: int, temperature: float, top_p: float, seed: int, note: NoteDecoding | None, prompts: int
+) -> SamplingParams:
+    """SamplingParams of one rollout call: the policy as it is, or (note) the app's note decoding."""
+    if note is None:
+        return SamplingParams(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n, constrained=False, seed=seed
+        )
+    if len(note.grounded_numbers) != prompts:
+        raise ValueError(f"note decoding has numbers for {len(note.grounded_numbers)} prompts, not {prompts}")
+    stated = note.grounded_numbers
+    return SamplingParams(
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        n=n,
+        constrained=True,
+        seed=seed,
+        no_repeat_ngram=note.no_repeat_ngram,
+        # The backends check numbers for every prompt of a call or for none (as the app's batches do).
+        grounded_numbers=None if any(s is None for s in stated) else tuple(s for s in stated if s is not None),
+    )
 
 
 class PolicyBackend(TransformersBackend):
@@ -83,14 +123,22 @@ class Rollout:
         self.stats: dict[str, float] = {}
 
     def generate(
-        self, prompts: list[str], *, n: int, max_new_tokens: int, temperature: float, top_p: float, seed: int
+        self,
+        prompts: list[str],
+        *,
+        n: int,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int,
+        note: NoteDecoding | None = None,
     ) -> list[Sample]:
-        """`n` samples for each prompt, flat and grouped by prompt (prompt 0's n, then prompt 1's ...)."""
+        """`n` samples for each prompt, flat and grouped by prompt (prompt 0's n, then prompt 1's ...).
+
+        `note` samples with the app's note decoding (`rollout_constrained`); None samples the policy as it is."""
         # The backend tokenizes these same strings the same way, so ids and text agree exactly.
         prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        params = SamplingParams(
-            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n, constrained=False, seed=seed
-        )
+        params = rollout_params(n, max_new_tokens, temperature, top_p, seed, note, len(prompts))
         was_training = self.model.training
         self.model.eval()  # no dropout, and gradient checkpointing off while sampling
         t0 = time.perf_counter()
@@ -123,18 +171,20 @@ class VLLMRollout:
         gpu_memory_utilization: float = 0.3,
         max_model_len: int | None = None,
         seed: int = 0,
+        note_rules: bool = False,
     ) -> None:
         from inference.backends.vllm import VLLMBackend
 
         self.model = model
         self.tokenizer = tokenizer
-        # Rollouts sample the policy as it is: no note rules, so vLLM keeps its fastest runner and async scheduling.
+        # Rollouts that sample the policy as it is go without the note rules, so vLLM keeps its fastest runner
+        # and async scheduling; `rollout_constrained` runs need them (note_rules=True).
         self.backend = VLLMBackend(
             model_path,
             gpu_memory_utilization=gpu_memory_utilization,
             max_model_len=max_model_len,
             seed=seed,
-            note_rules=False,
+            note_rules=note_rules,
         )
         self.synced_version: int | None = None  # None: push before the first rollout (a resumed run)
         self.stats: dict[str, float] = {}
@@ -159,12 +209,13 @@ class VLLMRollout:
         top_p: float,
         seed: int,
         version: int = 0,
+        note: NoteDecoding | None = None,
     ) -> list[Sample]:
+        if note is not None and not self.backend.note_rules:
+            raise ValueError("this rollout engine was built without the note rules; build it with note_rules=True")
         sync_seconds = self.sync(version)
         prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        params = SamplingParams(
-            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n=n, constrained=False, seed=seed
-        )
+        params = rollout_params(n, max_new_tokens, temperature, top_p, seed, note, len(prompts))
         t0 = time.perf_counter()
         completions = self.backend.generate_ids(prompt_ids, params)
         seconds = time.perf_counter() - t0

@@ -245,8 +245,10 @@ class RayExecutor:
 
     def generate(self, prompts: list[str], **kw: Any) -> tuple[list[Sample], dict[str, float]]:
         parts = _chunks(list(range(len(prompts))), len(self.rollouts))
+        note = kw.pop("note", None)  # the note decoding's per-prompt numbers follow each actor's share
         futures = [
-            w.generate.remote([prompts[i] for i in part], **kw) for w, part in zip(self.rollouts, parts, strict=False)
+            w.generate.remote([prompts[i] for i in part], **kw, note=note.part(part) if note is not None else None)
+            for w, part in zip(self.rollouts, parts, strict=False)
         ]
         samples: list[Sample] = []
         stats: dict[str, float] = {"rollout_seconds": 0.0, "rollout_tokens": 0.0}

