@@ -99,6 +99,11 @@ class TrainConfig(BaseModel):
     steps: int = _f(100, "GRPO steps (one rollout batch each). For kind=sft: SFT optimiser steps.")
     prompts_per_step: int = _f(16, "Distinct dialogues per step; each gets num_generations completions.")
     save_every: int = _f(25, "Write a checkpoint every N steps (and always at the end).")
+    time_limit_minutes: float = _f(
+        0.0,
+        "Stop at the first step boundary after this many minutes of this invocation, with a checkpoint (0 = no "
+        "limit); running the same command again resumes. For a GPU machine lent for a fixed time.",
+    )
     keep_checkpoints: int = _f(0, "Keep only the newest N step-* checkpoints (0 = keep all).")
 
     # --- rollout --------------------------------------------------------------------------------
@@ -236,6 +241,8 @@ class TrainConfig(BaseModel):
             bad(f"rollout_engine={self.rollout_engine!r} is unknown; use one of {ROLLOUT_ENGINES}.")
         if self.rollout_engine == "vllm" and self.mode != "local":
             bad("rollout_engine=vllm runs in mode=local (an engine inside the learner's process); use mode=local.")
+        if self.time_limit_minutes < 0:
+            bad(f"time_limit_minutes={self.time_limit_minutes} must be >= 0 (0 = no limit).")
         if not 0.0 < self.vllm_gpu_memory_utilization < 1.0:
             bad(f"vllm_gpu_memory_utilization={self.vllm_gpu_memory_utilization} must be in (0, 1).")
         if self.dtype not in DTYPES:

@@ -25,7 +25,7 @@ import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
-from inference.constrained import BatchGroundedNumbers, BatchSectionBudget
+from inference.constrained import BatchGroundedNumbers, BatchSectionBudget, is_stated_number
 
 BUDGETS_KEY = "soap_section_budgets"
 NUMBERS_KEY = "soap_grounded_numbers"
@@ -78,8 +78,8 @@ class GroundedNumbersProcessor(LogitsProcessor):
     @classmethod
     def validate_params(cls, params: Any) -> None:
         numbers = (params.extra_args or {}).get(NUMBERS_KEY)
-        if numbers is not None and not all(str(n).isdigit() for n in numbers):
-            raise ValueError(f"{NUMBERS_KEY} must be runs of digits, got {numbers!r}")
+        if numbers is not None and not all(is_stated_number(str(n)) for n in numbers):
+            raise ValueError(f"{NUMBERS_KEY} must be numbers (digits, one optional decimal point), got {numbers!r}")
 
     def is_argmax_invariant(self) -> bool:
         return False

@@ -221,6 +221,41 @@ def test_a_short_finding_said_twice_word_for_word_closes_the_section(tokenizer):
     assert forced == 0 and note == short
 
 
+def test_a_list_that_loops_closes_at_the_third_time_a_clause_is_said(tokenizer):
+    """'tired, fatigued, tired, tired, ...' never ends a sentence, so the restating rule never judges it; the
+    third time a clause is said in its section, it closes there (budget left), never mid-word."""
+    plan = "Rest and fluids. Return if worse. Fatigue, tired, fatigued, " + "tired, fatigued, " * 40 + "tired."
+    looping = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "P": plan}
+    note, forced, budget = _teacher_force(tokenizer, [400, 400, 400, 400], looping)
+    assert note["P"] == "Rest and fluids. Return if worse. Fatigue, tired, fatigued, tired, fatigued, tired,"
+    assert forced == 1 and budget.closed_repeating == [1]
+    # Lists that do not loop are left alone: a clinician's exam with repeated words but distinct clauses.
+    exam = "Right knee: no effusion, no erythema, mild tenderness, full range of motion, stable ligaments."
+    fine = {"S": HISTORY, "O": exam, "A": "Knee strain, mild, improving.", "P": "Rest, ice, compression."}
+    note, forced, _ = _teacher_force(tokenizer, [400, 400, 400, 400], fine)
+    assert forced == 0 and note == fine
+
+
+def test_clinicians_sections_almost_never_say_a_clause_three_times():
+    """The clause rule's cost on real notes: 1 of ACI-Bench's 347 sections and 1 of MTS-Dialog's 1,301."""
+    from inference.constrained import _RowState
+    from training.evaluation.datasets import load_examples
+
+    def trips(text: str) -> bool:
+        state = _RowState()
+        state.feed('{"S": "' + json.dumps(text)[1:-1])
+        return state.clause_repeats()
+
+    for source, most in (
+        ("aci-bench:train", 1),
+        ("aci-bench:valid", 0),
+        ("mts-dialog:train", 1),
+        ("mts-dialog:valid", 0),
+    ):
+        sections = [t for e in load_examples(source) for t in (e.get("reference") or {}).values() if t]
+        assert sum(trips(t) for t in sections) <= most, source
+
+
 @pytest.mark.parametrize("case", ["long", "restating"])
 def test_batch_section_budget_decides_exactly_like_section_budget(tokenizer, case):
     """BatchSectionBudget (run by the vLLM logits processor on the GPU) masks the same steps as SectionBudget."""
@@ -329,3 +364,18 @@ def test_a_full_stop_after_a_number_ends_a_sentence_when_no_stated_decimal_conti
     note, forced, budget = _teacher_force(tokenizer, [400] * 4, looping, stated=stated)
     assert note["O"] == "Blood pressure: 1. mmHg. Respirations: 1. Respirations: 1."
     assert forced == 1 and budget.closed_repeating == [1]
+
+
+def test_every_stated_number_of_real_visits_is_accepted_by_the_vllm_request_check():
+    """The vLLM processor refuses malformed `soap_grounded_numbers`; it once refused decimals ("8.2"), so any
+    visit that stated one failed on the GPU. Every number of every ACI-Bench valid visit must pass."""
+    from inference.constrained import dialogue_numbers, is_stated_number
+    from inference.prompts import format_dialogue
+    from training.evaluation.datasets import load_examples
+
+    stated = set()
+    for example in load_examples("aci-bench:valid"):
+        stated |= dialogue_numbers(format_dialogue(example["dialogue"]))
+    assert any("." in n for n in stated) and all(is_stated_number(n) for n in stated)
+    for bad in ("", ".5", "8.", "8.2.1", "12a", "1/2"):
+        assert not is_stated_number(bad), bad

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -122,7 +123,9 @@ class Learner:
         self.cfg = cfg
         self.device = resolve_device(cfg)
         self.dtype = resolve_dtype(cfg, self.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(policy_path)
+        # A shipped adapter carries no tokenizer (a run's checkpoints do): it is its base's.
+        own = not is_adapter_dir(policy_path) or (Path(policy_path) / "tokenizer_config.json").is_file()
+        self.tokenizer = AutoTokenizer.from_pretrained(policy_path if own or reference_path is None else reference_path)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"

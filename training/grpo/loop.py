@@ -50,6 +50,7 @@ class RunResult:
     last_checkpoint: str | None
     output_dir: str
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    time_limited: bool = False  # stopped by cfg.time_limit_minutes before its last step (resumable)
 
 
 class Executor(Protocol):
@@ -271,11 +272,16 @@ def train(
     result = RunResult("succeeded", start, str(latest) if latest else None, str(out))
     phase = None
     last_saved = start if latest is not None else -1
+    began, time_limited = time.monotonic(), False
     try:
         for step in range(start, total):
             if run.stop_requested():
                 result.state = "cancelled"
                 run.log(f"cancel requested: stopping before step {step + 1}")
+                break
+            if cfg.time_limit_minutes and step > start and time.monotonic() - began >= cfg.time_limit_minutes * 60:
+                time_limited = True
+                run.log(f"time limit of {cfg.time_limit_minutes:g} minutes reached: stopping before step {step + 1}")
                 break
             new_phase = "sft" if step < sft_total else "grpo"
             if new_phase != phase:
@@ -303,10 +309,12 @@ def train(
                 result.last_checkpoint = _save(run, ex, step + 1, phase, base_model, m)
                 last_saved = step + 1
     finally:
-        if result.state == "cancelled" and result.step > max(last_saved, 0) and phase is not None:
+        if (result.state == "cancelled" or time_limited) and result.step > max(last_saved, 0) and phase is not None:
             result.last_checkpoint = _save(run, ex, result.step, phase, base_model, result.metrics[-1])
         ex.close()
-    run.log(f"{result.state} at step {result.step}; last checkpoint {result.last_checkpoint}")
+    result.time_limited = time_limited
+    how = f"stopped by its time limit ({result.state})" if time_limited else result.state
+    run.log(f"{how} at step {result.step} of {total}; last checkpoint {result.last_checkpoint}")
     return result
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,8 @@ from training.config import ConfigError, build_config
 from training.grpo.data import prompt_text
 from training.grpo.loop import Hooks, LocalExecutor, _Run
 from training.grpo.rollout import NoteDecoding, rollout_params
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_note_decoding_params_and_each_actor_gets_its_prompts_numbers():
@@ -79,3 +85,21 @@ def _is_note(text: str) -> bool:
         return list(json.loads(text)) == list(SECTION_KEYS)
     except (ValueError, TypeError):
         return False
+
+
+@pytest.mark.slow
+def test_grpo_continues_the_shipped_adapter_with_note_rollouts_from_the_cli(default_model_dir, examples_file, tmp_path):
+    """The GPU run's command on CPU: the shipped adapter carries no tokenizer (its base's is used), every
+    rollout is a note, and the checkpoint is again an adapter the app can load."""
+    out = tmp_path / "run"
+    adapter = ROOT / "models" / "soap-smollm2-lora"
+    cmd = [sys.executable, "-m", "training.train", "--preset", "tiny-cpu", "--model", str(adapter),
+           "--data", str(examples_file), "--output", str(out), "--set", "steps=1", "--set", "beta=0",
+           "--set", "reward=full", "--set", "judge=grounded", "--set", "max_new_tokens=160",
+           "--set", "rollout_constrained=true"]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert row["format_valid"] == 1.0 and row["truncated_fraction"] == 0.0
+    assert (out / "step-1" / "adapter_config.json").is_file()
