@@ -10,6 +10,7 @@ runs out of tokens is `Truncated`, never returned as a note.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -78,6 +79,9 @@ def _check_dialogue(turns: Iterable[Turn | Mapping[str, Any]] | str) -> list[Any
     return turns
 
 
+_DANGLING = re.compile(r"\s*[,;]\s*$")
+
+
 def completion_to_result(
     completion: Completion, *, model_reference: str, backend: str, seconds: float, max_new_tokens: int
 ) -> GenerationResult:
@@ -94,8 +98,10 @@ def completion_to_result(
         raise InvalidOutput(
             f"the model's output is not a SOAP note: {parsed.reason}", raw=completion.text, reason=parsed.reason or ""
         )
+    # A section the decoding closed in a looping list ends on its comma ("tired, fatigued, tired,"): drop it.
+    note = SOAPNote(**{k: _DANGLING.sub("", v) for k, v in parsed.note.as_dict().items()})
     return GenerationResult(
-        note=parsed.note,
+        note=note,
         raw=completion.text,
         tokens=completion.num_tokens,
         model_reference=model_reference,

@@ -127,3 +127,15 @@ def test_unknown_backend_and_missing_vllm_are_clear_errors():
 def test_bad_sampling_parameters_are_rejected_with_the_fix(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SamplingParams(**kwargs)
+
+
+def test_a_section_closed_in_a_looping_list_loses_its_dangling_comma_and_nothing_else():
+    note = {"S": "Fatigue, tired, fatigued, tired,", "O": "BP 120/80; ", "A": "Fatigue.", "P": "Rest, fluids"}
+    text = json.dumps(note)
+    result = completion_to_result(
+        Completion(text=text, token_ids=[1, 2], finish_reason="stop"),
+        model_reference="m", backend="b", seconds=0.1, max_new_tokens=64,
+    )  # fmt: skip
+    assert result.note.as_dict() == {"S": "Fatigue, tired, fatigued, tired", "O": "BP 120/80", "A": "Fatigue.",
+                                     "P": "Rest, fluids"}  # fmt: skip
+    assert result.raw == text  # the model's own output is kept as it was
