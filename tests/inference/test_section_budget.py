@@ -256,7 +256,7 @@ def test_clinicians_sections_almost_never_say_a_clause_three_times():
         assert sum(trips(t) for t in sections) <= most, source
 
 
-@pytest.mark.parametrize("case", ["long", "restating"])
+@pytest.mark.parametrize("case", ["long", "restating", "list"])
 def test_batch_section_budget_decides_exactly_like_section_budget(tokenizer, case):
     """BatchSectionBudget (run by the vLLM logits processor on the GPU) masks the same steps as SectionBudget."""
     from inference.constrained import BatchSectionBudget
@@ -264,6 +264,10 @@ def test_batch_section_budget_decides_exactly_like_section_budget(tokenizer, cas
     if case == "long":
         text = {**dict.fromkeys(SECTION_KEYS, _clinician_note()), "O": _clinician_note(1)}
         budgets = [100, 100, 100, 100]
+    elif case == "list":
+        plan = "Rest and fluids. Fatigue, tired, fatigued, " + "tired, fatigued, " * 20 + "tired."
+        text = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "P": plan}
+        budgets = [400] * 4
     else:
         again = "He notes that he is doing well with his current strategy for his blood pressure."
         text = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "A": f"Stable. {again} " * 6}
