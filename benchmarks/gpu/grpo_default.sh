@@ -28,41 +28,25 @@ export SOAP_VAR_DIR=${SOAP_VAR_DIR:-/tmp/soapvar} SOAP_DEFAULT_ADAPTER=none PYTH
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True VLLM_USE_FLASHINFER_SAMPLER=0
 PY=${PY:-python3}; R=${RESULTS:-/tmp/grpo}; RUNS=${RUNS:-/tmp/grporuns}; OUT=${OUT:-/tmp/grpoout}
 mkdir -p "$R/notes" "$OUT" "$SOAP_VAR_DIR/cache/wheels" "$SOAP_VAR_DIR/datasets"
-t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+t0=$(date +%s)
 MINUTES=${GRPO_MINUTES:-12}; GEN_TOKENS=${GEN_TOKENS:-1024}; LIMIT=${GEN_LIMIT:+--limit $GEN_LIMIT}
 SHIPPED=models/soap-smollm2-lora; HOLD=$SOAP_VAR_DIR/datasets/synth-holdout.jsonl
 ACI=data/aci-bench/valid.csv; MTS=data/mts-dialog/MTS-Dialog-ValidationSet.csv
+source benchmarks/gpu/lib.sh  # stamp, last_step, gen, bring_back
 
-last_step() { ls -d "$RUNS/$1"/step-* 2>/dev/null | sort -t- -k2 -n | tail -1; }
 pack() {
   stamp "pack"
   for name in grpo-con grpo-unc; do
     cp "$RUNS/$name/metrics.jsonl" "$R/$name-metrics.jsonl" 2>/dev/null; cp "$RUNS/$name/train.log" "$R/$name-train.log" 2>/dev/null
     last=$(last_step "$name"); [ -n "$last" ] || continue
     $PY -m training.lora_extract --half "$last" --out "$R/adapters/$name" > /dev/null
-    # files come back at most 16 MiB each: cat NAME.safetensors.0 NAME.safetensors.1 > adapter_model.safetensors
-    $PY - "$R/adapters/$name" "$OUT/$name" <<'PYEOF'
-import sys
-from pathlib import Path
-src, out = Path(sys.argv[1]), sys.argv[2]
-data = (src / "adapter_model.safetensors").read_bytes()
-half = len(data) // 2 + 1
-for i in range(2):
-    Path(f"{out}.safetensors.{i}").write_bytes(data[i * half:(i + 1) * half])
-Path(f"{out}.config.json").write_text((src / "adapter_config.json").read_text())
-PYEOF
+    bring_back "$R/adapters/$name" "$OUT/$name"
   done
   tar czf "$OUT/grpo.tgz" --exclude adapters -C "$R" .
   ls -la "$OUT"; stamp "packed"
 }
 [ -n "${PACK_ONLY:-}" ] && { pack; exit 0; }
 
-gen() {  # gen NAME MODEL DATASET [--unconstrained]
-  local name=$1 model=$2 data=$3; shift 3
-  $PY -m inference generate --jsonl "$data" "$R/notes/$name.jsonl" --model "$model" --batch-size 50 \
-    --max-new-tokens "$GEN_TOKENS" $LIMIT "$@" > "$R/notes/$name.log" 2>&1
-  stamp "notes $name: $(tail -1 "$R/notes/$name.log")"
-}
 grpo() {  # grpo NAME LR [--set ...]: GRPO for $MINUTES (then checkpointed), continuing the shipped adapter
   local name=$1 lr=$2; shift 2
   stamp "grpo $name"

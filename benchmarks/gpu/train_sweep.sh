@@ -26,7 +26,7 @@ export SOAP_VAR_DIR=${SOAP_VAR_DIR:-/tmp/soapvar} SOAP_DEFAULT_ADAPTER=none PYTH
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 PY=${PY:-python3}; R=${RESULTS:-/tmp/sweep}; RUNS=${RUNS:-/tmp/sweepruns}; OUT=${OUT:-/tmp/sweepout}
 mkdir -p "$R/notes" "$R/adapters" "$OUT" "$SOAP_VAR_DIR/cache/wheels" "$SOAP_VAR_DIR/datasets"
-t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+t0=$(date +%s)
 MIX_STEPS=${MIX_STEPS:-200}; REAL_STEPS=${REAL_STEPS:-100}; GEN_TOKENS=${GEN_TOKENS:-1024}
 LIMIT=${GEN_LIMIT:+--limit $GEN_LIMIT}
 SYNTH=$SOAP_VAR_DIR/datasets/synth.jsonl; HOLD=$SOAP_VAR_DIR/datasets/synth-holdout.jsonl
@@ -34,6 +34,7 @@ ACI=data/aci-bench/valid.csv; MTS=data/mts-dialog/MTS-Dialog-ValidationSet.csv
 SFT="--preset recipe --set kind=sft --set sft_batch_size=${SFT_BATCH:-8} --set max_prompt_tokens=4096
      --set micro_batch_tokens=${MICRO:-8000} --set save_every=50 --set seed=0"
 MIX="aci-bench:train*24,$SYNTH"
+source benchmarks/gpu/lib.sh  # stamp, last_step, gen, bring_back
 
 pack() {
   stamp "pack"
@@ -53,10 +54,10 @@ pack() {
       --out "$R/aci-valid.md" --workers 8 > "$R/score.log" 2>&1 || tail -5 "$R/score.log"
   fi
   tar czf "$OUT/sweep.tgz" --exclude adapters -C "$R" .
-  $PY - "$R" "$OUT" <<'PYEOF'
+  ( $PY - "$R" <<'PYEOF'
 import json, sys
 from pathlib import Path
-r, out = Path(sys.argv[1]), Path(sys.argv[2])
+r = Path(sys.argv[1])
 try:
     scored = json.loads((r / "aci-valid.json").read_text())["scored"]
 except (OSError, ValueError):
@@ -65,24 +66,15 @@ rouge = {s["label"].removesuffix("-aci-con"): s["summary"]["rouge1"]["mean"] for
 ship = [d for d in (r / "adapters").iterdir() if (d / "adapter_model.safetensors").is_file()]
 ship.sort(key=lambda d: -(rouge.get(d.name) or 0.0))
 for d in ship[:2]:
-    data = (d / "adapter_model.safetensors").read_bytes()
-    half = len(data) // 2 + 1
-    for i in range(2):
-        (out / f"{d.name}.safetensors.{i}").write_bytes(data[i * half:(i + 1) * half])
-    (out / f"{d.name}.config.json").write_text((d / "adapter_config.json").read_text())
-    print(f"brought back {d.name} (ACI-Bench valid constrained ROUGE-1 {rouge.get(d.name)})")
+    print(d.name, rouge.get(d.name))
 PYEOF
+  ) | while read -r name score; do
+    bring_back "$R/adapters/$name" "$OUT/$name" && echo "brought back $name (ACI-Bench valid constrained ROUGE-1 $score)"
+  done
   ls -la "$OUT"; stamp "packed"
 }
 [ -n "${PACK_ONLY:-}" ] && { pack; exit 0; }
 
-gen() {  # gen NAME MODEL DATASET [--unconstrained]
-  local name=$1 model=$2 data=$3; shift 3
-  $PY -m inference generate --jsonl "$data" "$R/notes/$name.jsonl" --model "$model" --batch-size 50 \
-    --max-new-tokens "$GEN_TOKENS" $LIMIT "$@" > "$R/notes/$name.log" 2>&1
-  stamp "notes $name: $(tail -1 "$R/notes/$name.log")"
-}
-last_step() { ls -d "$RUNS/$1"/step-* 2>/dev/null | sort -t- -k2 -n | tail -1; }
 train() {  # train NAME STEPS DATA ARGS...
   local name=$1 steps=$2 data=$3; shift 3
   stamp "train $name"
