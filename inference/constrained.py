@@ -325,7 +325,7 @@ class _RowState:
         Clauses run between commas, semicolons, sentence ends and newlines; all are counted, only a comma or
         semicolon can end the section. A lone connective ("however") does not count. Clinicians' sections that
         say a clause a third time: 1 of ACI-Bench train+valid's 347, 1 of MTS-Dialog train+valid's 1,301 (test);
-        the shipped adapter's notes that do: 9 of 100 for the synthetic holdout (7 of them lists that ran out
+        the shipped adapter's notes that do: 9 of 100 for the synthetic holdout (4 of them lists that ran out
         of tokens), 2 of 20 for ACI-Bench valid, 5 of 100 for MTS-Dialog valid.
         """
         text, fired = self.section_text, False
