@@ -40,6 +40,19 @@ def test_note_decoding_params_and_each_actor_gets_its_prompts_numbers():
     assert not free.constrained and free.grounded_numbers is None and free.no_repeat_ngram == 0
 
 
+def test_a_vllm_rollout_engine_built_without_the_note_rules_refuses_note_decoding():
+    """Without the rules the engine would sample unconstrained while the run believes every sample is a note."""
+    from types import SimpleNamespace
+
+    from training.grpo.rollout import VLLMRollout
+
+    rollout = VLLMRollout.__new__(VLLMRollout)  # no engine needed: the check comes first
+    rollout.backend = SimpleNamespace(note_rules=False)
+    with pytest.raises(ValueError, match="built without the note rules"):
+        rollout.generate(["p"], n=2, max_new_tokens=8, temperature=1.0, top_p=1.0, seed=0,
+                         note=NoteDecoding((frozenset(),)))  # fmt: skip
+
+
 def test_the_flag_is_a_config_field_with_a_clear_error_for_a_bad_value():
     assert build_config("tiny-cpu", {"rollout_constrained": True}).rollout_constrained is True
     assert build_config("tiny-cpu", {}).rollout_constrained is False
