@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor
 
+from inference.vitals import fits, key, stated_vitals, vital_before
+
 GRAMMAR_ENGINES = ("xgrammar", "llguidance")
 # json.dumps' default separators: what the few-shot example shows and what the model writes unprompted.
 SEPARATORS = (", ", ": ")
@@ -338,7 +340,22 @@ class _RowState:
             fired = fired or (end.group() in ",;" and count >= CLAUSE_REPEATS)
         return fired
 
+    def runs_on(self) -> bool:
+        """Whether the clause being written has gone RUN_ON_WORDS words without a comma, semicolon, sentence
+        end or newline, checked at a word's end (call after `clause_repeats`, which finds the clause start).
 
+        The loop no other rule sees: a token run with no punctuation at all ("#Studenteducation#Student
+        support#Studenteducation#..."; 3 of the shipped adapter's 100 synthetic-holdout notes ran out of
+        tokens so). The longest clause of a clinician note in ACI-Bench train+valid and MTS-Dialog is 52
+        words (test).
+        """
+        clause = self.section_text[self.clause_start :]
+        if not clause or clause[-1].isalnum():
+            return False
+        return len(_words(clause)) >= RUN_ON_WORDS
+
+
+RUN_ON_WORDS = 64  # a clause this long, with no punctuation, closes its section (_RowState.runs_on)
 _WORD = re.compile(r"[a-z0-9']+")
 _CLAUSE_END = re.compile(r"[,;!?]|\.(?!\d)|\\n")
 _CONNECTIVES = frozenset({"however", "also", "then", "and", "but", "so", "yes", "no", "okay", "otherwise"})
@@ -401,7 +418,7 @@ def close_reason(state: _RowState, budgets: list[int], stated: frozenset[str] | 
     section = state.section
     if section is None:
         return None
-    if state.clause_repeats() and not state.spent[section]:
+    if (state.clause_repeats() or state.runs_on()) and not state.spent[section]:
         state.spent[section] = True
         return "repeating"
     if not ends_sentence(state.value, stated):
@@ -630,6 +647,7 @@ class RepetitionGuard(LogitsProcessor):
 # --- numbers the dialogue states -----------------------------------------------------------------
 
 _DIGIT_RUN = re.compile(r"\d+(?:\.\d+)?")
+_VITAL_NAMES = frozenset({"oxygen saturation", "temperature", "heart rate", "respiratory rate", "blood pressure"})
 
 
 def dialogue_numbers(dialogue_text: str) -> frozenset[str]:
@@ -637,17 +655,22 @@ def dialogue_numbers(dialogue_text: str) -> frozenset[str]:
     decimals whole ("98.2") as well as their parts, so a note may write 98.2 only if the visit said it."""
     from inference.spoken_numbers import normalize_spoken_numbers
 
-    runs = set()
+    runs: set[str] = set()
     for text in (dialogue_text, normalize_spoken_numbers(dialogue_text)):
         for value in _DIGIT_RUN.findall(text):
             runs.add(value)
             runs.update(value.split("."))
+        runs |= stated_vitals(text)  # "blood pressure=120": what it states as which vital (NoteNumbers)
     return frozenset(runs)
 
 
 def is_stated_number(text: str) -> bool:
-    """True for what `dialogue_numbers` gives: a run of digits ("98") or a decimal said whole ("98.2")."""
-    whole, point, decimals = text.partition(".")
+    """True for what `dialogue_numbers` gives: a run of digits ("98"), a decimal said whole ("98.2"), or a
+    vital's stated value ("temperature=98.2")."""
+    name, tagged, value = text.rpartition("=")
+    if tagged and name not in _VITAL_NAMES:
+        return False
+    whole, point, decimals = value.partition(".")
     return whole.isdigit() and (not point or decimals.isdigit())
 
 
@@ -663,13 +686,14 @@ class GroundedNumbers(LogitsProcessor):
     """
 
     def __init__(self, tokenizer: Any, vocab_size: int, allowed: list[frozenset[str]]) -> None:
+        self.tokenizer = tokenizer
         self.texts = token_texts(tokenizer, vocab_size)
         self.allowed = allowed
-        self.prefixes = [{n[:i] for n in row for i in range(1, len(n) + 1)} for row in allowed]
         self.rows = rows = len(allowed)
-        self._run = [""] * rows
+        self._numbers = [NoteNumbers(row) for row in allowed]
         self._prompt_len: int | None = None
         self._digit_ids = [i for i, t in enumerate(self.texts) if any(c.isdigit() for c in t)]
+        self._foreign: torch.Tensor | None = None
         self.blocked = [0] * rows
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -678,11 +702,132 @@ class GroundedNumbers(LogitsProcessor):
         else:
             last = input_ids[:, -1].tolist()
             for r in range(self.rows):
-                self._run[r] = extend_run(self._run[r], self.texts[last[r]] if last[r] < len(self.texts) else "")
-        for r in range(self.rows):
-            if grounded_mask(scores, r, self._run[r], self.allowed[r], self.prefixes[r], self.texts, self._digit_ids):
+                self._numbers[r].feed(self.texts[last[r]] if last[r] < len(self.texts) else "")
+        if self._foreign is None:
+            self._foreign = torch.tensor(
+                foreign_ids(self.tokenizer, len(self.texts)), dtype=torch.long, device=scores.device
+            )
+        for r, numbers in enumerate(self._numbers):
+            _mask_ids(scores, r, self._foreign)
+            if grounded_mask(scores, r, numbers.run, numbers.now, numbers.now_prefixes, self.texts, self._digit_ids):
                 self.blocked[r] += 1
         return scores
+
+
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level BPE alphabet (one printable character per byte), inverted: character -> byte."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = [], 0
+    for b in range(256):
+        if b in printable:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    return {c: b for b, c in enumerate(chars)}
+
+
+# Lead bytes of the UTF-8 characters an English note is written in: Latin-1 and Latin Extended-A (° ± µ é),
+# Greek (α, μg); 0xE2 only for general punctuation (’ “ ” • …), letterlike (™ ℃), arrows and math (≤ ≥ −).
+_NOTE_LEADS = frozenset({0xC2, 0xC3, 0xC4, 0xC5, 0xCE, 0xCF})
+_E2_SECOND = frozenset({0x80, 0x81, 0x84, 0x86, 0x88, 0x89})
+
+
+def _foreign_bytes(data: bytes) -> bool:
+    for i, byte in enumerate(data):
+        if byte < 0xC0 or byte in _NOTE_LEADS:
+            continue  # ASCII, a continuation byte, or the lead of a note character
+        if byte == 0xE2 and (i + 1 == len(data) or data[i + 1] in _E2_SECOND):
+            continue
+        return True
+    return False
+
+
+def foreign_ids(tokenizer: Any, vocab_size: int) -> list[int]:
+    """Token ids that write (or start) a character no English note uses: halfwidth katakana, CJK,
+    Cyrillic, box drawing, emoji. Judged on the token's bytes, since a byte-level tokenizer also spells
+    such characters byte by byte ("ﾎ" is three tokens).
+
+    None of these occurs in ACI-Bench's or MTS-Dialog's notes or dialogues (test). A small model kept from
+    the number it wanted ("Temperature: " when the visit said no temperature) otherwise reaches for them
+    ("Temperature: ﾎ/mmHg ﾎ/mmHg").
+    """
+    convert = getattr(tokenizer, "convert_ids_to_tokens", None)
+    if convert is None:
+        return []  # not a Hugging Face tokenizer: no byte-level pieces to judge
+    decoder = _byte_decoder()
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    pieces = convert(list(range(min(vocab_size, len(tokenizer)))))
+    found = []
+    for i, piece in enumerate(pieces):
+        if i in special or piece is None or not all(c in decoder for c in piece):
+            continue  # special and added tokens are not byte-level text
+        if _foreign_bytes(bytes(decoder[c] for c in piece)):
+            found.append(i)
+    return found
+
+
+def _mask_ids(scores: torch.Tensor, r: int, ids: torch.Tensor) -> None:
+    """Mask `ids` in row r, unless that would leave the row no token."""
+    keep = torch.isfinite(scores[r])
+    keep[ids] = False
+    if bool(keep.any()):
+        scores[r, ids] = float("-inf")
+
+
+def _prefixes(numbers: frozenset[str]) -> set[str]:
+    return {n[:i] for n in numbers for i in range(1, len(n) + 1)}
+
+
+# A number, a full stop, a space: the next token may not start a number. A decimal the dialogue never stated
+# whole ("2.2") is refused, and a small model then writes it as "2. 2" or "98. 2"; no clinician note in
+# ACI-Bench or MTS-Dialog has a digit, full stop, space, digit (test).
+_SPLIT_DECIMAL = re.compile(r"\d\. +$")
+
+
+class NoteNumbers:
+    """One note's numbers as it is written: the trailing number run, and what that run may become.
+
+    A number may be any the dialogue states (`allowed`), except right after a vital sign's name
+    ("Temperature: ", "BP 120/"): there only a value the dialogue states for that vital and that it can
+    take (inference.vitals; `allowed` carries them as "temperature=98.2"), so a small model cannot fill a
+    vitals template with the visit's other numbers ("Temperature: 2", "Blood pressure: 58"); and
+    none right after a number's full stop and a space (`_SPLIT_DECIMAL`: "98. 2").
+    Shared by GroundedNumbers and BatchGroundedNumbers (vLLM).
+    """
+
+    __slots__ = ("allowed", "prefixes", "vitals", "run", "tail", "now", "now_prefixes")
+
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self.allowed = frozenset(n for n in allowed if "=" not in n)
+        self.prefixes = _prefixes(self.allowed)
+        vitals: dict[str, set[str]] = {}
+        for tag in allowed - self.allowed:  # "blood pressure=120": dialogue_numbers' vital values
+            name, _, value = tag.partition("=")
+            vitals.setdefault(name, set()).add(value)
+        self.vitals = {name: frozenset(values) for name, values in vitals.items()}
+        self.run = ""
+        self.tail = ""  # the last characters written, for the context of the next number
+        self.now, self.now_prefixes = self.allowed, self.prefixes
+
+    def feed(self, text: str) -> None:
+        """After a token: a number run in progress keeps the context it started in; otherwise the next
+        token may start one, in the context of the text so far."""
+        self.run = extend_run(self.run, text)
+        self.tail = (self.tail + text)[-64:]
+        if not self.run:
+            self._context()
+
+    def _context(self) -> None:
+        vital = vital_before(self.tail)
+        if _SPLIT_DECIMAL.search(self.tail):
+            self.now, self.now_prefixes = frozenset(), set()
+        elif vital is None:
+            self.now, self.now_prefixes = self.allowed, self.prefixes
+        else:
+            said = self.vitals.get(key(vital), frozenset())
+            self.now = frozenset(n for n in said if fits(vital, float(n)))
+            self.now_prefixes = _prefixes(self.now)
 
 
 def _step_run(run: str, ch: str) -> tuple[str, str | None]:
@@ -763,14 +908,12 @@ def grounded_mask(
     return False
 
 
-class _NumbersRequest:
-    __slots__ = ("allowed", "output_ids", "prefixes", "run", "seen")
+class _NumbersRequest(NoteNumbers):
+    __slots__ = ("output_ids", "seen")
 
     def __init__(self, allowed: frozenset[str], output_ids: list[int]) -> None:
-        self.allowed = allowed
-        self.prefixes = {n[:i] for n in allowed for i in range(1, len(n) + 1)}
+        super().__init__(allowed)
         self.output_ids = output_ids
-        self.run = ""
         self.seen = 0
 
 
@@ -786,6 +929,7 @@ class BatchGroundedNumbers:
         self.requests: dict[int, _NumbersRequest] = {}
         self._texts: list[str] = []
         self._digit_ids: list[int] = []
+        self._foreign = torch.empty(0, dtype=torch.long)
         self.blocked = 0
 
     @staticmethod
@@ -799,14 +943,16 @@ class BatchGroundedNumbers:
         if len(self._texts) != width:
             self._texts = token_texts(self.tokenizer, width)
             self._digit_ids = [i for i, t in enumerate(self._texts) if any(c.isdigit() for c in t)]
+            self._foreign = torch.tensor(foreign_ids(self.tokenizer, width), dtype=torch.long, device=logits.device)
         for index, request in self.requests.items():
+            _mask_ids(logits, index, self._foreign)
             ids = request.output_ids
             while request.seen < len(ids) and ids[request.seen] >= 0:
                 token = ids[request.seen]
-                request.run = extend_run(request.run, self._texts[token] if token < width else "")
+                request.feed(self._texts[token] if token < width else "")
                 request.seen += 1
             if grounded_mask(
-                logits, index, request.run, request.allowed, request.prefixes, self._texts, self._digit_ids
+                logits, index, request.run, request.now, request.now_prefixes, self._texts, self._digit_ids
             ):
                 self.blocked += 1
         return logits

@@ -178,8 +178,8 @@ def test_repetition_guard_never_leaves_a_row_without_a_token():
     assert torch.isfinite(out[0, 5]) and guard.blocked == [0]
 
 
-def _numbers_allowed_after(tokenizer, stated, text, *, first):
-    """The texts of token ids below `first` that GroundedNumbers allows after the note `text`."""
+def grounded_scores_after(tokenizer, stated, text):
+    """GroundedNumbers' mask (one row of scores) for the token after the note `text`."""
     from inference.constrained import GroundedNumbers
 
     guard = GroundedNumbers(tokenizer, VOCAB, [stated])
@@ -188,7 +188,13 @@ def _numbers_allowed_after(tokenizer, stated, text, *, first):
     for tok in tokenizer.encode(text, add_special_tokens=False):
         ids.append(tok)
         scores = guard(torch.tensor([ids]), torch.zeros((1, VOCAB)))
-    return {tokenizer.decode([i]) for i in range(first) if torch.isfinite(scores[0, i])}
+    return scores[0]
+
+
+def _numbers_allowed_after(tokenizer, stated, text, *, first):
+    """The texts of token ids below `first` that GroundedNumbers allows after the note `text`."""
+    scores = grounded_scores_after(tokenizer, stated, text)
+    return {tokenizer.decode([i]) for i in range(first) if torch.isfinite(scores[i])}
 
 
 def test_a_note_may_only_write_numbers_the_dialogue_states(tokenizer):
@@ -200,8 +206,8 @@ def test_a_note_may_only_write_numbers_the_dialogue_states(tokenizer):
     def allowed_after(text: str) -> set[str]:
         return _numbers_allowed_after(tokenizer, stated, text, first=200)
 
-    digits_ok = {d for d in "0123456789" if d in allowed_after("BP ")}
-    assert digits_ok == {"1", "5", "8"}  # 120, 52 and 80 may start here; nothing else
+    assert {d for d in "0123456789" if d in allowed_after("Seen ")} == {"1", "5", "8"}  # 120, 52, 80; no other
+    assert {d for d in "0123456789" if d in allowed_after("BP ")} == {"1", "8"}  # the pulse is no BP (vitals)
     assert allowed_after("BP 1") & set("0123456789") == {"2"}  # 1 -> only 12(0)
     after_12 = allowed_after("BP 12")
     assert "0" in after_12 and "/" not in after_12  # "12" is no stated number: it may not end there
@@ -256,7 +262,36 @@ def test_clinicians_sections_almost_never_say_a_clause_three_times():
         assert sum(trips(t) for t in sections) <= most, source
 
 
-@pytest.mark.parametrize("case", ["long", "restating", "list"])
+RUN_ON = "Rest and fluids. " + "#Studenteducation#Studentsupport" * 60 + "."  # a token run, no punctuation
+
+
+def test_a_clause_that_runs_on_without_punctuation_closes_its_section(tokenizer):
+    """The loop no sentence or clause rule sees (3 of 100 synthetic-holdout notes ran out of tokens in one):
+    a clause of RUN_ON_WORDS words with no punctuation closes its section at a word's end, budget left."""
+    from inference.constrained import RUN_ON_WORDS, _words
+
+    looping = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "P": RUN_ON}
+    note, forced, budget = _teacher_force(tokenizer, [800] * 4, looping)
+    assert forced == 1 and budget.closed_repeating == [1]
+    assert note["P"].startswith("Rest and fluids. #Studenteducation#") and len(note["P"]) < len(RUN_ON) * 0.6
+    assert RUN_ON_WORDS <= len(_words(note["P"].split(". ", 1)[1])) <= RUN_ON_WORDS + 2
+
+
+def test_no_clinician_clause_runs_as_long_as_the_run_on_rule():
+    """The run-on rule's cost on real notes: none. The longest clause (between commas, semicolons, sentence
+    ends and newlines) of ACI-Bench train+valid's and MTS-Dialog train+valid's clinician sections."""
+    from inference.constrained import _CLAUSE_END, RUN_ON_WORDS, _words
+    from training.evaluation.datasets import load_examples
+
+    sources = ("aci-bench:train", "aci-bench:valid", "mts-dialog:train", "mts-dialog:valid")
+    sections = [
+        t for source in sources for e in load_examples(source) for t in (e.get("reference") or {}).values() if t
+    ]
+    longest = max(len(_words(c)) for t in sections for c in _CLAUSE_END.split(json.dumps(t)[1:-1]))
+    assert 30 <= longest < RUN_ON_WORDS, longest
+
+
+@pytest.mark.parametrize("case", ["long", "restating", "list", "run-on"])
 def test_batch_section_budget_decides_exactly_like_section_budget(tokenizer, case):
     """BatchSectionBudget (run by the vLLM logits processor on the GPU) masks the same steps as SectionBudget."""
     from inference.constrained import BatchSectionBudget
@@ -268,6 +303,9 @@ def test_batch_section_budget_decides_exactly_like_section_budget(tokenizer, cas
         plan = "Rest and fluids. Fatigue, tired, fatigued, " + "tired, fatigued, " * 20 + "tired."
         text = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "P": plan}
         budgets = [400] * 4
+    elif case == "run-on":
+        text = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "P": RUN_ON}
+        budgets = [800] * 4
     else:
         again = "He notes that he is doing well with his current strategy for his blood pressure."
         text = {**dict.fromkeys(SECTION_KEYS, "Annual exam."), "S": HISTORY, "A": f"Stable. {again} " * 6}
@@ -282,7 +320,8 @@ def test_batch_grounded_numbers_masks_exactly_like_grounded_numbers(tokenizer):
     from inference.constrained import BatchGroundedNumbers, GroundedNumbers, dialogue_numbers
 
     stated = dialogue_numbers("Doctor: pulse fifty-two, blood pressure 120 over 80, metformin 500 mg twice a day.")
-    note = "BP 120/80, pulse 52. Metformin 500 mg, A1c 7.9 and 12 units."  # 7.9 and 12 were never said
+    # 7.9 and 12 were never said; "Temperature: " may take no stated number (inference.vitals)
+    note = "BP 120/80, pulse 52. Metformin 500 mg, A1c 7.9 and 12 units. Temperature: 52, BP 500/2."
     guard = GroundedNumbers(tokenizer, VOCAB, [stated])
     batch = BatchGroundedNumbers(tokenizer)
     generated: list[int] = []
@@ -346,9 +385,10 @@ def test_a_decimal_is_grounded_whole_not_digit_run_by_digit_run(tokenizer):
     def allowed_after(stated: frozenset[str], text: str) -> set[str]:
         return _numbers_allowed_after(tokenizer, stated, text, first=1000)
 
-    assert "2" not in allowed_after(apart, "Temperature 98.")  # 98.2 was never said
-    assert "." in allowed_after(apart, "Temperature 98") and " He" in allowed_after(apart, "Temperature 98.")
+    assert "2" not in allowed_after(apart, "Reading 98.")  # 98.2 was never said
+    assert "." in allowed_after(apart, "Reading 98") and " He" in allowed_after(apart, "Reading 98.")
     assert "2" in allowed_after(said, "Temperature 98.")  # said whole: it may be written
+    assert "9" not in allowed_after(apart, "Temperature ")  # no temperature was said (inference.vitals)
 
 
 def test_a_full_stop_after_a_number_ends_a_sentence_when_no_stated_decimal_continues_it(tokenizer):

@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from inference.spoken_numbers import normalize_spoken_numbers
+from inference.vitals import misplaced_vitals, stated_vitals
+
 from . import text as tx
 from .base import Verdict, dialogue_text
 from .numbers_norm import clinical_values, spoken_values
@@ -177,13 +180,17 @@ class Support:
     values: frozenset[float]
     drugs: frozenset[str]
     text: str
+    vitals: frozenset[str] = frozenset()  # "blood pressure=120": values stated as a vital (inference.vitals)
 
 
 @lru_cache(maxsize=256)
 def _support(said: str) -> Support:
     norm = tx.normalise(said)
     drugs = set(tx.drugs(said)) | {BRANDS[w] for w in tx.tokens(said) if w in BRANDS}
-    return Support(values=spoken_values(said), drugs=frozenset(drugs), text=f" {' '.join(tx.tokens(norm))} ")
+    vitals = stated_vitals(said) | stated_vitals(normalize_spoken_numbers(said))  # as dialogue_numbers does
+    return Support(
+        values=spoken_values(said), drugs=frozenset(drugs), text=f" {' '.join(tx.tokens(norm))} ", vitals=vitals
+    )
 
 
 def support(dialogue: Any) -> Support:
@@ -240,13 +247,16 @@ def ungrounded(text: str, dialogue: Any, *, known: Iterable[str] = ()) -> Ungrou
     """
     said = support(dialogue if not known else f"{dialogue_text(dialogue)}\n" + "\n".join(known))
     values = set(clinical_values(text))
+    # a stated number written as a vital sign the visit does not state it as ("Temperature: 2" in a visit
+    # that says "type 2"; "Blood pressure: 58" from the age) is not grounded either
+    misfits = {value for _, value in misplaced_vitals(text, said.vitals)}
     drugs = note_drugs(text)
     dxs = tx.diagnoses(text)
     return Ungrounded(
         values=len(values),
         drugs=len(drugs),
         diagnoses=len(dxs),
-        ungrounded_values=sorted(values - said.values),
+        ungrounded_values=sorted((values - said.values) | (misfits & values)),
         ungrounded_drugs=sorted(drugs - said.drugs),
         ungrounded_diagnoses=sorted(d for d in dxs if not _diagnosis_said(d, said)),
     )

@@ -6,6 +6,8 @@ dialogue never says, and compares the scores of the note before and after:
 
 - ``vital_bp``: "BP 182/110 mmHg." added to O;
 - ``vital_spo2``: "SpO2 88% on room air." added to O;
+- ``vital_misplaced``: a number the dialogue does state, but not as a heart rate, added to O as one
+  ("Heart rate 58 bpm." from the patient's age): the vitals template a small model fills;
 - ``drug_dose``: a drug and dose the dialogue never names added to P ("Start apixaban 5 mg twice daily.");
 - ``diagnosis``: a diagnosis the dialogue never states added to A ("Atrial fibrillation.");
 
@@ -30,11 +32,11 @@ from typing import Any
 from inference.schema import SECTION_KEYS
 
 from .base import reward
-from .grounding import GroundedReferenceJudge, GroundingJudge, ungrounded
+from .grounding import GroundedReferenceJudge, GroundingJudge, support, ungrounded
 
 __all__ = ["HARMFUL", "KEPT", "RealPerturbationReport", "real_perturbations", "run_real_suite"]
 
-HARMFUL = ("vital_bp", "vital_spo2", "drug_dose", "diagnosis")
+HARMFUL = ("vital_bp", "vital_spo2", "vital_misplaced", "drug_dose", "diagnosis")
 KEPT = ("reorder", "whitespace")
 _DRUGS = (
     "apixaban 5 mg twice daily",
@@ -49,6 +51,17 @@ def _add(text: str, line: str) -> str:
     return f"{text.rstrip()}\n{line}".strip()
 
 
+def _misplaced_vital(dialogue: Any) -> str:
+    """A heart rate made of a number the dialogue states for something else (a heart rate could be it)."""
+    said = support(dialogue)
+    candidates = [
+        v for v in said.values if v.is_integer() and 20 <= v <= 250 and f"heart rate={v:g}" not in said.vitals
+    ]
+    if not candidates:
+        return "Heart rate 2 bpm."  # no stated number could be one: an impossible one
+    return f"Heart rate {min(candidates, key=lambda v: abs(v - 75)):g} bpm."  # the most plausible-looking
+
+
 def real_perturbations(example: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """The perturbed copies of the example's reference note, by kind (see the module docstring)."""
     note = {k: str((example.get("reference") or {}).get(k) or "") for k in SECTION_KEYS}
@@ -59,6 +72,7 @@ def real_perturbations(example: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return {
         "vital_bp": {**note, "O": _add(note["O"], "BP 182/110 mmHg.")},
         "vital_spo2": {**note, "O": _add(note["O"], "SpO2 88% on room air.")},
+        "vital_misplaced": {**note, "O": _add(note["O"], _misplaced_vital(dialogue))},
         "drug_dose": {**note, "P": _add(note["P"], f"Start {drug}.")},
         "diagnosis": {**note, "A": _add(note["A"], f"{dx}.")},
         "reorder": {k: "\n".join(reversed(v.splitlines())) for k, v in note.items()},
