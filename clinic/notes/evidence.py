@@ -8,7 +8,9 @@ the reason. The rule, in the order it is applied:
    list enumerators ("1.", "-") are dropped. Both sides go through `normalize_spoken_numbers`,
    so "three days" in the dialogue meets "3 days" in the note.
 2. A sentence is *unsupported* when it states a number, a drug or a diagnosis word that appears
-   nowhere in the dialogue (a likely invented vital, dose, medicine or diagnosis). The drug and
+   nowhere in the dialogue (a likely invented vital, dose, medicine or diagnosis), or writes a number
+   as a vital sign that the dialogue does not give for it ("Blood pressure: 58" where 58 is the age;
+   `inference.vitals`). The drug and
    diagnosis lexicons are the reward judges' (`training.rewards.text`), plus words shaped like a
    diagnosis (-itis, -osis, -emia, -oma, -pathy) that the lexicon lacks.
 3. Otherwise it is *supported* when one turn shares a number or two content words with it (all
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clinic.notes.spoken_numbers import normalize_spoken_numbers
+from inference.vitals import misplaced_vitals, stated_vitals
 from training.rewards import text as lexicon
 
 log = logging.getLogger(__name__)
@@ -201,6 +204,7 @@ class _Dialogue:
     drugs: frozenset[str]
     diagnoses: frozenset[str]
     diagnosis_like: frozenset[str]
+    vitals: frozenset[str]  # "blood pressure=120": values said as a vital sign (inference.vitals)
 
     @classmethod
     def of(cls, turns: list[dict[str, Any]]) -> _Dialogue:
@@ -208,7 +212,10 @@ class _Dialogue:
         tokens = [content_tokens(text) for text in texts]
         said = " ".join(texts)
         numbers = _number_parts(set().union(*tokens))
-        return cls(texts, tokens, numbers, lexicon.drugs(said), lexicon.diagnoses(said), _diagnosis_like(said))
+        return cls(
+            texts, tokens, numbers, lexicon.drugs(said), lexicon.diagnoses(said), _diagnosis_like(said),
+            stated_vitals("\n".join(texts)),
+        )  # fmt: skip
 
 
 _DIAGNOSIS_SUFFIXES = ("itis", "osis", "emia", "aemia", "oma", "pathy")
@@ -228,6 +235,10 @@ def _invented(sentence: str, tokens: set[str], dialogue: _Dialogue) -> str:
         "/" in t and set(re.split(r"[/:]", t)) <= dialogue.numbers))  # fmt: skip
     if numbers:
         return f"the number {numbers[0]} is not in the dialogue"
+    misplaced = misplaced_vitals(sentence, dialogue.vitals)
+    if misplaced:
+        vital, value = misplaced[0]
+        return f"the dialogue does not give {value:g} as the {vital}"
     names = sorted(
         (lexicon.drugs(sentence) - dialogue.drugs)
         | (lexicon.diagnoses(sentence) - dialogue.diagnoses)

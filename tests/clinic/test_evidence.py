@@ -147,3 +147,13 @@ def test_real_embedding_model_supports_an_accurate_paraphrase():
     sentence = "Mother notes that he has been nervous with poor sleep due to employment concerns."
     assert note_evidence({"S": sentence}, turns)["S"].sentences[0].supported is False  # lexical rule alone
     assert note_evidence({"S": sentence}, turns, semantic=semantic)["S"].sentences[0].supported is True
+
+
+def test_a_stated_number_written_as_a_vital_the_dialogue_does_not_give_is_unsupported():
+    """D2N070's "Blood pressure: 58" took the patient's age: every digit is in the dialogue, the vital is not."""
+    turns = [*TURNS, {"speaker": "patient", "text": "I'm fifty-eight, and my pulse at home was 72."}]
+    ev = note_evidence({"O": "Blood pressure: 58 mmHg. Pulse 72. Oxygen saturation 97 percent."}, turns)["O"]
+    assert ev.sentences[0].supported is False and ev.sentences[0].reason == (
+        "the dialogue does not give 58 as the blood pressure"
+    )
+    assert ev.sentences[1].supported is not False and ev.sentences[2].supported is not False
