@@ -251,7 +251,7 @@ class _RowState:
 
     __slots__ = (
         "in_string", "escape", "strings", "used", "value", "section_text", "sentence_start", "spent", "subjective",
-        "clause_start", "clauses",
+        "clause_start", "clauses", "word_token",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -266,6 +266,7 @@ class _RowState:
         self.subjective = ""  # the finished S text: an Objective sentence that restates it closes O
         self.clause_start = 0  # where in section_text the clause being written began
         self.clauses: dict[tuple[str, ...], int] = {}  # the section's clauses so far, by their words
+        self.word_token = False  # the last token starts a word (" that", "#"), not inside one ("education")
 
     @property
     def section(self) -> int | None:
@@ -278,6 +279,7 @@ class _RowState:
         section = self.section
         if section is not None:
             self.used[section] += 1
+        self.word_token = bool(text) and not text[0].isalnum()
         for ch in text:
             if self.in_string:
                 if self.escape:
@@ -342,7 +344,10 @@ class _RowState:
 
     def runs_on(self) -> bool:
         """Whether the clause being written has gone RUN_ON_WORDS words without a comma, semicolon, sentence
-        end or newline, checked at a word's end (call after `clause_repeats`, which finds the clause start).
+        end or newline (call after `clause_repeats`, which finds the clause start). Checked after a token that
+        starts a word (" that", "#"): the tokenizer puts spaces before words, so no token is known to end one,
+        and one that starts a word ends no word mid-way ("the patient reports that the patient reports that
+        ...", MTS-Dialog valid 82, ran out of tokens before this check looked past the text's last character).
 
         The loop no other rule sees: a token run with no punctuation at all ("#Studenteducation#Student
         support#Studenteducation#..."; 3 of the shipped adapter's 100 synthetic-holdout notes ran out of
@@ -350,7 +355,7 @@ class _RowState:
         words (test).
         """
         clause = self.section_text[self.clause_start :]
-        if not clause or clause[-1].isalnum():
+        if not clause or (clause[-1].isalnum() and not self.word_token):
             return False
         return len(_words(clause)) >= RUN_ON_WORDS
 

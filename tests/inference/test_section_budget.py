@@ -275,6 +275,11 @@ def test_a_clause_that_runs_on_without_punctuation_closes_its_section(tokenizer)
     assert forced == 1 and budget.closed_repeating == [1]
     assert note["P"].startswith("Rest and fluids. #Studenteducation#") and len(note["P"]) < len(RUN_ON) * 0.6
     assert RUN_ON_WORDS <= len(_words(note["P"].split(". ", 1)[1])) <= RUN_ON_WORDS + 2
+    # words, not a token run: MTS-Dialog valid 82 ran out of tokens so; closed after a whole word
+    words = "The patient reports that" + " the patient reports that" * 60 + "."
+    note, forced, _ = _teacher_force(tokenizer, [800] * 4, {**looping, "P": words})
+    assert forced == 1 and note["P"].endswith(("the", "patient", "reports", "that"))
+    assert len(_words(note["P"])) == RUN_ON_WORDS
 
 
 def test_no_clinician_clause_runs_as_long_as_the_run_on_rule():
