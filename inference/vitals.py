@@ -27,7 +27,7 @@ VITALS = (
     Vital("oxygen saturation", r"oxygen saturation|o2 sat(?:uration|s)?|spo2|sao2|pulse ox(?:imetry)?|sats", ((50, 100),)),  # noqa: E501
     Vital("temperature", r"temperature|temp", ((32, 43.5), (89.6, 110.3))),  # degrees Celsius or Fahrenheit
     Vital("heart rate", r"heart rate|pulse rate|pulse|hr", ((20, 250),)),
-    Vital("respiratory rate", r"respiratory rate|respiration rate|respirations|resp rate|rr", ((4, 70),)),
+    Vital("respiratory rate", r"respiratory rate|respiration rate|respirations|resp rate|breathing rate|rr", ((4, 70),)),  # noqa: E501
     Vital("blood pressure", r"blood pressure|bp", ((50, 300),)),  # systolic; the diastolic below
 )  # fmt: skip
 DIASTOLIC = Vital("diastolic blood pressure", r"blood pressure|bp", ((20, 200),))
