@@ -5,9 +5,10 @@ vitals template with whatever number the visit said ("Temperature: 2. 2, Pulse: 
 mentions "type two diabetes", "Blood pressure: 58" from the patient's age): every digit is grounded, the
 vital sign is invented. A number written right after a vital sign's name ("Temperature: ", "heart rate of
 ", "BP 120/") must be one the visit states for that vital (`stated_vitals`: said shortly after its name)
-and fall in its range. The decoding rule (inference.constrained.NoteNumbers) uses both; the grounding
-check (training.rewards.grounding) the ranges. The ranges are wide on purpose (survivable extremes, both
-temperature scales): they reject numbers that cannot be the vital at all, not abnormal ones.
+and fall in its range. The decoding rule (inference.constrained.NoteNumbers), the grounding check of the
+evaluation and the reward (training.rewards.grounding) and the review page's flagger (clinic.notes.evidence)
+all read this module. The ranges are wide on purpose (survivable extremes, both temperature scales): they
+reject numbers that cannot be the vital at all, not abnormal ones.
 """
 
 from __future__ import annotations
