@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor
 
-from inference.vitals import fits, key, stated_vitals, vital_before
+from inference.vitals import VITAL_NAMES, fits, stated_name, stated_vitals, vital_before, vital_values
 
 GRAMMAR_ENGINES = ("xgrammar", "llguidance")
 # json.dumps' default separators: what the few-shot example shows and what the model writes unprompted.
@@ -652,7 +652,6 @@ class RepetitionGuard(LogitsProcessor):
 # --- numbers the dialogue states -----------------------------------------------------------------
 
 _DIGIT_RUN = re.compile(r"\d+(?:\.\d+)?")
-_VITAL_NAMES = frozenset({"oxygen saturation", "temperature", "heart rate", "respiratory rate", "blood pressure"})
 
 
 def dialogue_numbers(dialogue_text: str) -> frozenset[str]:
@@ -673,7 +672,7 @@ def is_stated_number(text: str) -> bool:
     """True for what `dialogue_numbers` gives: a run of digits ("98"), a decimal said whole ("98.2"), or a
     vital's stated value ("temperature=98.2")."""
     name, tagged, value = text.rpartition("=")
-    if tagged and name not in _VITAL_NAMES:
+    if tagged and name not in VITAL_NAMES:
         return False
     whole, point, decimals = value.partition(".")
     return whole.isdigit() and (not point or decimals.isdigit())
@@ -751,12 +750,23 @@ def _foreign_bytes(data: bytes) -> bool:
 def foreign_ids(tokenizer: Any, vocab_size: int) -> list[int]:
     """Token ids that write (or start) a character no English note uses: halfwidth katakana, CJK,
     Cyrillic, box drawing, emoji. Judged on the token's bytes, since a byte-level tokenizer also spells
-    such characters byte by byte ("ﾎ" is three tokens).
+    such characters byte by byte ("ﾎ" is three tokens). Cached per tokenizer, as `token_texts`.
 
     None of these occurs in ACI-Bench's or MTS-Dialog's notes or dialogues (test). A small model kept from
     the number it wanted ("Temperature: " when the visit said no temperature) otherwise reaches for them
     ("Temperature: ﾎ/mmHg ﾎ/mmHg").
     """
+    cache_key = (id(tokenizer), vocab_size)
+    with _cache_lock:
+        if cache_key not in _foreign_cache:
+            _foreign_cache[cache_key] = _foreign_ids(tokenizer, vocab_size)
+        return _foreign_cache[cache_key]
+
+
+_foreign_cache: dict[tuple[int, int], list[int]] = {}
+
+
+def _foreign_ids(tokenizer: Any, vocab_size: int) -> list[int]:
     convert = getattr(tokenizer, "convert_ids_to_tokens", None)
     if convert is None:
         return []  # not a Hugging Face tokenizer: no byte-level pieces to judge
@@ -806,11 +816,7 @@ class NoteNumbers:
     def __init__(self, allowed: frozenset[str]) -> None:
         self.allowed = frozenset(n for n in allowed if "=" not in n)
         self.prefixes = _prefixes(self.allowed)
-        vitals: dict[str, set[str]] = {}
-        for tag in allowed - self.allowed:  # "blood pressure=120": dialogue_numbers' vital values
-            name, _, value = tag.partition("=")
-            vitals.setdefault(name, set()).add(value)
-        self.vitals = {name: frozenset(values) for name, values in vitals.items()}
+        self.vitals = vital_values(allowed)  # "blood pressure=120": dialogue_numbers' vital values, by name
         self.run = ""
         self.tail = ""  # the last characters written, for the context of the next number
         self.now, self.now_prefixes = self.allowed, self.prefixes
@@ -824,13 +830,14 @@ class NoteNumbers:
             self._context()
 
     def _context(self) -> None:
-        vital = vital_before(self.tail)
         if _SPLIT_DECIMAL.search(self.tail):
             self.now, self.now_prefixes = frozenset(), set()
-        elif vital is None:
+            return
+        vital = vital_before(self.tail)
+        if vital is None:
             self.now, self.now_prefixes = self.allowed, self.prefixes
         else:
-            said = self.vitals.get(key(vital), frozenset())
+            said = self.vitals.get(stated_name(vital), frozenset())
             self.now = frozenset(n for n in said if fits(vital, float(n)))
             self.now_prefixes = _prefixes(self.now)
 

@@ -14,6 +14,7 @@ reject numbers that cannot be the vital at all, not abnormal ones.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -32,6 +33,7 @@ VITALS = (
     Vital("blood pressure", r"blood pressure|bp", ((50, 300),)),  # systolic; the diastolic below
 )  # fmt: skip
 DIASTOLIC = Vital("diastolic blood pressure", r"blood pressure|bp", ((20, 200),))
+VITAL_NAMES = frozenset(vital.name for vital in VITALS)  # the names of "name=value" tags (`stated_vitals`)
 
 _LINK = (  # what may stand between a vital's name and its value: "Pulse: Rate: ", "Blood pressure: around "
     r"(?:\s*(?:is|was|of|at|today|reading|measured|rate|systolic|around|about|approximately|:|=|-)\s*){0,4}"
@@ -56,10 +58,15 @@ def vital_before(text: str) -> Vital | None:
         return None
     if match.group("systolic"):
         return DIASTOLIC if match.group(f"v{len(VITALS) - 1}") else None
-    return next(VITALS[i] for i in range(len(VITALS)) if match.group(f"v{i}"))
+    return _named(match)
 
 
-def key(vital: Vital) -> str:
+def _named(match: re.Match[str]) -> Vital:
+    """The vital whose name a `_BEFORE_VALUE` or `_VALUE` match found."""
+    return next(vital for i, vital in enumerate(VITALS) if match.group(f"v{i}"))
+
+
+def stated_name(vital: Vital) -> str:
     """The name the dialogue's values are kept under: a diastolic is said with its blood pressure."""
     return "blood pressure" if vital is DIASTOLIC else vital.name
 
@@ -117,7 +124,7 @@ def written_vitals(text: str) -> list[tuple[Vital, float]]:
     """
     found = []
     for match in _VALUE.finditer(text):
-        vital = next(VITALS[i] for i in range(len(VITALS)) if match.group(f"v{i}"))
+        vital = _named(match)
         found.append((vital, float(match.group("value"))))
         if match.group("diastolic") and vital.name == "blood pressure":
             found.append((DIASTOLIC, float(match.group("diastolic"))))
@@ -142,9 +149,23 @@ def misplaced_vitals(text: str, stated: frozenset[str]) -> list[tuple[str, float
     >>> misplaced_vitals("Blood pressure: 58. Pulse 72.", stated_vitals("pulse is 72. i'm 58 years old"))
     [('blood pressure', 58.0)]
     """
-    said = {(name, float(value)) for name, _, value in (tag.partition("=") for tag in stated) if value}
+    said = {name: {float(value) for value in values} for name, values in vital_values(stated).items()}
     return [
         (vital.name, value)
         for vital, value in written_vitals(text)
-        if not fits(vital, value) or (key(vital), value) not in said
+        if not fits(vital, value) or value not in said.get(stated_name(vital), ())
     ]
+
+
+def vital_values(stated: Iterable[str]) -> dict[str, frozenset[str]]:
+    """The "name=value" tags among `stated` (`stated_vitals`, or `dialogue_numbers`' whole set), by name.
+
+    >>> sorted(vital_values({"72", "heart rate=72", "blood pressure=120", "blood pressure=80"})["blood pressure"])
+    ['120', '80']
+    """
+    values: dict[str, set[str]] = {}
+    for tag in stated:
+        name, tagged, value = tag.partition("=")
+        if tagged:
+            values.setdefault(name, set()).add(value)
+    return {name: frozenset(found) for name, found in values.items()}

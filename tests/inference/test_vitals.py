@@ -166,7 +166,7 @@ def test_real_visits_state_their_vitals_where_the_clinicians_note_writes_them():
     """Every vital value a clinician wrote for an ACI-Bench visit and the visit states anywhere is among
     the values `stated_vitals` finds for that vital, so the decoding rule never blocks a real one."""
     from inference.constrained import dialogue_numbers
-    from inference.vitals import _VALUE, VITALS, key
+    from inference.vitals import _VALUE, _named, stated_name
 
     checked = missed = 0
     for path in ("data/aci-bench/train.csv", "data/aci-bench/valid.csv"):
@@ -174,11 +174,11 @@ def test_real_visits_state_their_vitals_where_the_clinicians_note_writes_them():
             for row in csv.DictReader(f):
                 stated = dialogue_numbers(row["dialogue"])
                 for match in _VALUE.finditer(row["note"]):
-                    vital = next(VITALS[i] for i in range(len(VITALS)) if match.group(f"v{i}"))
+                    vital = _named(match)
                     values = [match.group("value")] + ([match.group("diastolic")] if match.group("diastolic") else [])
                     for value in values:
                         if value not in stated:
                             continue  # chart data the visit never says: the number rule blocks it anyway
                         checked += 1
-                        missed += f"{key(vital)}={value}" not in stated
+                        missed += f"{stated_name(vital)}={value}" not in stated
     assert checked >= 20 and missed == 0, (checked, missed)
