@@ -182,3 +182,13 @@ def test_real_visits_state_their_vitals_where_the_clinicians_note_writes_them():
                         checked += 1
                         missed += f"{stated_name(vital)}={value}" not in stated
     assert checked >= 20 and missed == 0, (checked, missed)
+
+
+def test_the_vllm_request_check_takes_vital_tags_and_refuses_malformed_ones():
+    """Vital values travel to the vLLM processor as "name=value" in `soap_grounded_numbers`; a tag with an
+    unknown name or a value that is no number is refused there with the processor's message."""
+    from inference.constrained import is_stated_number
+
+    assert is_stated_number("temperature=98.6") and is_stated_number("blood pressure=120")
+    for bad in ("weight=80", "temperature=abc", "temperature=", "=72", "heart rate=7.2.1"):
+        assert not is_stated_number(bad), bad
