@@ -605,6 +605,141 @@ def _closing_mask(tokenizer: Any, vocab_size: int, texts: list[str]) -> torch.Te
         return _closing_cache[key]
 
 
+# --- the Objective opens with the findings said in the visit -------------------------------------
+
+FINDINGS_SECTION = 1  # the Objective
+
+
+def findings_ids(tokenizer: Any, findings: str | None, vocab_size: int) -> list[int]:
+    """The token ids that write `findings` inside a JSON string ([] for none or for text a token cannot write)."""
+    if not findings:
+        return []
+    escaped = json.dumps(findings, ensure_ascii=False)[1:-1]
+    ids = list(tokenizer(escaped, add_special_tokens=False)["input_ids"])
+    return ids if ids and max(ids) < vocab_size else []
+
+
+class _FindingsRow:
+    """One row's place in its findings: not started, forcing token k, due to close the string, or done."""
+
+    __slots__ = ("ids", "pos", "state")
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        self.pos = -1  # -1: the Objective is not open yet; k < len(ids): force ids[k]; len(ids): close; past: done
+        self.state = _RowState()
+
+    def step(self, text: str) -> int | None:
+        """After a token whose text is `text`: the token id to force next, CLOSE_STRING, or None (free)."""
+        self.state.feed(text)
+        if not self.ids:
+            return None
+        if self.pos == -1 and self.state.section == FINDINGS_SECTION:
+            # the Objective's string just opened; a token that already wrote text into it leaves the row alone
+            self.pos = 0 if self.state.section_text == "" else len(self.ids) + 1
+        if self.pos < 0 or self.pos > len(self.ids):
+            return None
+        self.pos += 1
+        return self.ids[self.pos - 1] if self.pos <= len(self.ids) else CLOSE_STRING
+
+
+CLOSE_STRING = -1
+
+
+def _force(scores: torch.Tensor, r: int, action: int | None, closing: torch.Tensor) -> bool:
+    """Apply a _FindingsRow action to row r of `scores`; True if it forced a findings token."""
+    if action is None:
+        return False
+    if action == CLOSE_STRING:
+        _mask_row(scores, r, closing)
+        return False
+    row = torch.full_like(scores[r], float("-inf"))
+    row[action] = 0.0
+    scores[r] = row
+    return True
+
+
+class FindingsPrefix(LogitsProcessor):
+    """Opens each row's Objective with the findings its visit says aloud (inference.findings), then closes it.
+
+    When a row's grammar opens the Objective's string, the next tokens are forced to write that row's
+    findings, whatever the other rules would allow (every word of them is the visit's; see
+    `inference.findings.dictated_findings`), and then only a token that closes the string may follow. A row
+    with no findings, or whose Objective opened with a token that already wrote text, is left alone. Runs
+    after every other mask (grammar, section budget, numbers); the grammar accepts any text inside a
+    string, and the findings hold no quote, backslash or control character. `forced[r]` counts the
+    tokens forced in row r. BatchFindingsPrefix is the same rule for vLLM's batch.
+    """
+
+    def __init__(self, tokenizer: Any, vocab_size: int, findings: list[str | None]) -> None:
+        self.texts = token_texts(tokenizer, vocab_size)
+        self.rows = [_FindingsRow(findings_ids(tokenizer, text, vocab_size)) for text in findings]
+        self.forced = [0] * len(findings)
+        self._closing = _closing_mask(tokenizer, vocab_size, self.texts)
+        self._started = False
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if not self._started:  # the first call comes before any generated token
+            self._started = True
+            return scores
+        last = input_ids[:, -1].tolist()
+        closing = self._closing.to(scores.device)
+        for r, row in enumerate(self.rows):
+            action = row.step(self.texts[last[r]] if last[r] < len(self.texts) else "")
+            self.forced[r] += _force(scores, r, action, closing)
+        return scores
+
+
+class _FindingsRequest:
+    __slots__ = ("findings", "output_ids", "row", "seen")
+
+    def __init__(self, findings: str, output_ids: list[int]) -> None:
+        self.findings = findings
+        self.row: _FindingsRow | None = None  # tokenised at the first apply, when the vocabulary width is known
+        self.output_ids = output_ids  # the engine's running list of this request's generated ids
+        self.seen = 0
+
+
+class BatchFindingsPrefix:
+    """FindingsPrefix's rule over a batch whose requests come and go (vLLM's persistent batch).
+
+    `requests` maps a batch row to its findings and the engine's live list of its generated ids (-1 marks a
+    token still in flight); `apply` reads the tokens each row gained since the last call, as
+    BatchSectionBudget does. The vLLM logits processor (inference.backends.vllm_processors) keeps
+    `requests` in step with the engine's batch.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.requests: dict[int, _FindingsRequest] = {}
+        self._texts: list[str] = []
+        self._closing: torch.Tensor | None = None
+        self.forced = 0  # tokens forced, over the processor's life
+
+    @staticmethod
+    def request(findings: str, output_ids: list[int]) -> _FindingsRequest:
+        return _FindingsRequest(str(findings), output_ids)
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.requests:
+            return logits
+        width = logits.shape[1]
+        if self._closing is None or len(self._texts) != width:
+            self._texts = token_texts(self.tokenizer, width)
+            self._closing = _closing_mask(self.tokenizer, width, self._texts).to(logits.device)
+        for index, request in self.requests.items():
+            if request.row is None:
+                request.row = _FindingsRow(findings_ids(self.tokenizer, request.findings, width))
+            ids = request.output_ids
+            action = None
+            while request.seen < len(ids) and ids[request.seen] >= 0:
+                token = ids[request.seen]
+                action = request.row.step(self._texts[token] if token < width else "")
+                request.seen += 1
+            self.forced += _force(logits, index, action, self._closing)
+        return logits
+
+
 # --- runaway repetition --------------------------------------------------------------------------
 
 

@@ -64,6 +64,15 @@ def stated_numbers(dialogue: list[Any] | str) -> frozenset[str] | None:
     return dialogue_numbers(dialogue if isinstance(dialogue, str) else format_dialogue(dialogue))
 
 
+def dialogue_findings(dialogue: list[Any] | str) -> str:
+    """The findings the note's Objective opens with ("" when none is said or SOAP_DICTATED_FINDINGS=0)."""
+    if os.environ.get("SOAP_DICTATED_FINDINGS", "1").strip().lower() in ("0", "false", "off", "no"):
+        return ""
+    from inference.findings import dictated_findings
+
+    return dictated_findings(dialogue)
+
+
 def _backend_name(backend: str | None) -> str:
     return backend or os.environ.get("SOAP_BACKEND", "transformers")
 
@@ -154,12 +163,14 @@ def generate_notes(
     out: list[GenerationResult | GenerationError | None] = [None] * len(dialogues)
     ready: list[tuple[int, Any]] = []
     numbers: dict[int, frozenset[str] | None] = {}
+    findings: dict[int, str] = {}
     for i, turns in enumerate(dialogues):
         try:
             dialogue = _check_dialogue(turns)
             messages = build_messages(dialogue, few_shot=few_shot)
             _check_fits(impl, messages, max_new_tokens)
             numbers[i] = stated_numbers(dialogue)
+            findings[i] = dialogue_findings(dialogue) if constrained else ""
             ready.append((i, messages))
         except GenerationError as exc:
             out[i] = exc
@@ -168,7 +179,10 @@ def generate_notes(
         start = time.monotonic()
         stated = [numbers[i] for i, _ in chunk]
         grounded = None if any(n is None for n in stated) else tuple(n for n in stated if n is not None)
-        completions = impl.generate([messages for _, messages in chunk], replace(params, grounded_numbers=grounded))
+        said = tuple(findings[i] for i, _ in chunk) if constrained else None
+        completions = impl.generate(
+            [messages for _, messages in chunk], replace(params, grounded_numbers=grounded, findings=said)
+        )
         seconds = time.monotonic() - start
         for (i, _), completion in zip(chunk, completions, strict=True):
             try:
@@ -214,6 +228,8 @@ def generate_note(
     numbers = stated_numbers(dialogue)
     if numbers is not None:
         params = replace(params, grounded_numbers=(numbers,))
+    if constrained:
+        params = replace(params, findings=(dialogue_findings(dialogue),))
     _check_fits(impl, messages, max_new_tokens)
     start = time.monotonic()
     if on_progress is None:

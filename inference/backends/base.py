@@ -40,6 +40,10 @@ class SamplingParams:
     # Per prompt, the digit runs its dialogue states (inference.constrained.dialogue_numbers): the note may
     # write no other number. None = unchecked (training rollouts, free chat).
     grounded_numbers: tuple[frozenset[str], ...] | None = None
+    # Per prompt, the findings its visit says aloud (inference.findings.dictated_findings): constrained note
+    # decoding opens the Objective with them (inference.constrained.FindingsPrefix). None = the model writes
+    # the Objective alone (training rollouts, free chat).
+    findings: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

@@ -17,6 +17,7 @@ from transformers import GenerationConfig, LogitsProcessorList, TemperatureLogit
 from inference.backends.base import Backend, Completion, Prompt, SamplingParams
 from inference.cache import ModelLRU
 from inference.constrained import (
+    FindingsPrefix,
     GrammarLogitsProcessor,
     GroundedNumbers,
     RepetitionGuard,
@@ -139,10 +140,15 @@ class TransformersBackend(Backend):
             processors.append(
                 SectionBudget(self.tokenizer, self.vocab_size, section_budgets, rows, prompt_tokens, stated)
             )
-        if params.no_repeat_ngram:
-            processors.append(RepetitionGuard(params.no_repeat_ngram, rows))
         if stated is not None and len(stated) == rows:
             processors.append(GroundedNumbers(self.tokenizer, self.vocab_size, stated))
+        if params.no_repeat_ngram:  # after the numbers: a repeat ban that would leave no token gives way (D2N083
+            # wrote "ibuprofen 60 mg" when the ban took the "0" of a stated 600 and the numbers rule then gave way)
+            processors.append(RepetitionGuard(params.no_repeat_ngram, rows))
+        if params.findings is not None and params.budgets_sections:
+            findings: list[str | None] = [text for text in params.findings for _ in range(params.n)]
+            if len(findings) == rows:  # last of the masks: it overrides them while it writes
+                processors.append(FindingsPrefix(self.tokenizer, self.vocab_size, findings))
         if params.temperature > 0:
             if params.temperature != 1.0:
                 processors.append(TemperatureLogitsWarper(params.temperature))

@@ -102,9 +102,15 @@ class VLLMBackend(Backend):
         # they cost vLLM's V2 runner and async scheduling, so rollout engines go without (note_rules=False).
         self.note_rules = note_rules
         if note_rules:
-            from inference.backends.vllm_processors import GroundedNumbersProcessor, SectionBudgetProcessor
+            from inference.backends.vllm_processors import (
+                FindingsPrefixProcessor,
+                GroundedNumbersProcessor,
+                SectionBudgetProcessor,
+            )
 
-            engine_options.setdefault("logits_processors", [SectionBudgetProcessor, GroundedNumbersProcessor])
+            engine_options.setdefault(
+                "logits_processors", [SectionBudgetProcessor, GroundedNumbersProcessor, FindingsPrefixProcessor]
+            )
             # The processors read each row's latest token; async scheduling would hand them a placeholder.
             engine_options.setdefault("async_scheduling", False)
         try:
@@ -167,10 +173,17 @@ class VLLMBackend(Backend):
             )
 
     def sampling(
-        self, params: SamplingParams, *, delta: bool = False, ignore_eos: bool = False, numbers: Any = None
+        self,
+        params: SamplingParams,
+        *,
+        delta: bool = False,
+        ignore_eos: bool = False,
+        numbers: Any = None,
+        findings: str | None = None,
     ) -> Any:
         """vLLM SamplingParams for ours: same temperature/top-p/n/seed, the schema as structured output,
-        and (note_rules) the section budgets and this prompt's stated `numbers` for the processors."""
+        and (note_rules) the section budgets, this prompt's stated `numbers` and its said `findings` for the
+        processors."""
         vllm = _import_vllm()
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
@@ -198,6 +211,10 @@ class VLLMBackend(Backend):
             from inference.backends.vllm_processors import NUMBERS_KEY
 
             extra[NUMBERS_KEY] = sorted(numbers)
+        if self.note_rules and findings and params.budgets_sections:
+            from inference.backends.vllm_processors import FINDINGS_KEY
+
+            extra[FINDINGS_KEY] = findings
         if extra:
             options["extra_args"] = extra
         if delta:
@@ -237,13 +254,18 @@ class VLLMBackend(Backend):
         for ids in prompt_ids:
             self._check_length(list(ids), params.max_new_tokens)
         inputs = [TokensPrompt(prompt_token_ids=list(ids)) for ids in prompt_ids]
-        if params.grounded_numbers is not None:  # one SamplingParams a prompt: each has its own numbers
-            if len(params.grounded_numbers) != len(prompt_ids):
-                raise GenerationError(
-                    f"grounded_numbers has {len(params.grounded_numbers)} entries for {len(prompt_ids)} prompts",
-                    retryable=False,
-                )
-            sampling: Any = [self.sampling(params, ignore_eos=ignore_eos, numbers=n) for n in params.grounded_numbers]
+        for name in ("grounded_numbers", "findings"):
+            given = getattr(params, name)
+            if given is not None and len(given) != len(prompt_ids):
+                raise GenerationError(f"{name} has {len(given)} entries for {len(prompt_ids)} prompts", retryable=False)
+        if params.grounded_numbers is not None or params.findings is not None:
+            # one SamplingParams a prompt: each has its own numbers and findings
+            numbers = params.grounded_numbers or (None,) * len(prompt_ids)
+            findings = params.findings or (None,) * len(prompt_ids)
+            sampling: Any = [
+                self.sampling(params, ignore_eos=ignore_eos, numbers=n, findings=f)
+                for n, f in zip(numbers, findings, strict=True)
+            ]
         else:
             sampling = self.sampling(params, ignore_eos=ignore_eos)
         with self._engine_lock:
@@ -282,8 +304,11 @@ class VLLMBackend(Backend):
         finish: str | None = None
         with self._engine_lock:
             numbers = params.grounded_numbers[0] if params.grounded_numbers else None
+            findings = params.findings[0] if params.findings else None
             engine.add_request(
-                request_id, TokensPrompt(prompt_token_ids=ids), self.sampling(params, delta=True, numbers=numbers)
+                request_id,
+                TokensPrompt(prompt_token_ids=ids),
+                self.sampling(params, delta=True, numbers=numbers, findings=findings),
             )
             try:
                 while finish is None:

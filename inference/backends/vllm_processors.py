@@ -4,12 +4,15 @@
   end once it has used its token share, or when it starts restating itself).
 - GroundedNumbersProcessor: inference.constrained.GroundedNumbers' rule (every run of digits in the
   note is a number the dialogue states).
+- FindingsPrefixProcessor: inference.constrained.FindingsPrefix's rule (the Objective opens with the
+  findings the visit says aloud, then closes); registered last, since it overrides the other masks.
 
 Each rule runs in a vLLM-free class of inference.constrained (BatchSectionBudget,
 BatchGroundedNumbers), tested on CPU step by step against the transformers processor; the classes
 here only keep those rows in step with vLLM's persistent batch. vLLM applies the JSON-schema bitmask
 before logits processors, so the rules see only what the grammar allows. A request opts in through
-`SamplingParams.extra_args` ({"soap_section_budgets": [S, O, A, P], "soap_grounded_numbers": [...]});
+`SamplingParams.extra_args` ({"soap_section_budgets": [S, O, A, P], "soap_grounded_numbers": [...],
+"soap_findings": "..."});
 VLLMBackend sets them for constrained notes; other requests (rollouts, free text) are untouched.
 
 Imported only where vllm is installed. The engine must run without async scheduling (a row's last
@@ -25,10 +28,11 @@ import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
-from inference.constrained import BatchGroundedNumbers, BatchSectionBudget, is_stated_number
+from inference.constrained import BatchFindingsPrefix, BatchGroundedNumbers, BatchSectionBudget, is_stated_number
 
 BUDGETS_KEY = "soap_section_budgets"
 NUMBERS_KEY = "soap_grounded_numbers"
+FINDINGS_KEY = "soap_findings"
 
 
 def _tokenizer(vllm_config: Any) -> Any:
@@ -91,6 +95,33 @@ class GroundedNumbersProcessor(LogitsProcessor):
     def _new_request(params: Any, prompt_ids: list[int] | None, output_ids: list[int]) -> Any:
         numbers = (params.extra_args or {}).get(NUMBERS_KEY)
         return BatchGroundedNumbers.request(numbers, output_ids) if numbers is not None else None
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.rule.apply(logits)
+
+
+class FindingsPrefixProcessor(LogitsProcessor):
+    """Per-request findings over vLLM's persistent batch: the Objective opens with them, then closes."""
+
+    def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool) -> None:
+        self.rule = BatchFindingsPrefix(_tokenizer(vllm_config))
+
+    @classmethod
+    def validate_params(cls, params: Any) -> None:
+        findings = (params.extra_args or {}).get(FINDINGS_KEY)
+        if findings is not None and (not isinstance(findings, str) or any(c in findings for c in '"\\\n')):
+            raise ValueError(f"{FINDINGS_KEY} must be note text with no quote, backslash or newline, got {findings!r}")
+
+    def is_argmax_invariant(self) -> bool:
+        return False  # it forces tokens, so it changes greedy picks
+
+    def update_state(self, batch_update: BatchUpdate | None) -> None:
+        process_dict_updates(self.rule.requests, batch_update, self._new_request)
+
+    @staticmethod
+    def _new_request(params: Any, prompt_ids: list[int] | None, output_ids: list[int]) -> Any:
+        findings = (params.extra_args or {}).get(FINDINGS_KEY)
+        return BatchFindingsPrefix.request(findings, output_ids) if findings else None
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         return self.rule.apply(logits)

@@ -237,6 +237,23 @@ def test_constrained_notes_write_only_numbers_the_dialogue_states(engine):
     assert any(re.search(r"\d", c.text) for c in out), "no note wrote a number at all: the test shows nothing"
 
 
+def test_constrained_notes_open_the_objective_with_the_said_findings(engine):
+    """The vLLM FindingsPrefix processor: each note's Objective is its visit's findings (where it says any)."""
+    from dataclasses import replace
+
+    from inference.findings import dictated_findings
+
+    prompts = [_messages(d) for d in DIALOGUES]
+    findings = tuple(dictated_findings(d) for d in DIALOGUES)
+    assert any(findings), "no dialogue says a finding: the test shows nothing"
+    params = replace(SamplingParams(max_new_tokens=384, constrained=True), findings=findings)
+    for c, said in zip(engine.generate(prompts, params), findings, strict=True):
+        note = json.loads(c.text)
+        assert c.finish_reason == "stop" and list(note) == ["S", "O", "A", "P"]
+        if said:
+            assert note["O"] == said, (note["O"], said)
+
+
 def test_constrained_rollouts_are_notes_with_only_stated_numbers(engine, hf_model):
     """`rollout_constrained=true` on vLLM: sampled at temperature 1.0 with the app's note rules, every sample
     of every group is a whole S/O/A/P note that writes no number its own dialogue does not state."""

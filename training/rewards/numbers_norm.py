@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from inference.spoken_numbers import SPOKEN_POINT
+
 from .text import _ONES as _CARDINALS
 from .text import _TENS
 
@@ -186,10 +188,13 @@ def normalise_spoken_numbers(text: str) -> str:
     'see you in 1 week, twice a day'
     >>> normalise_spoken_numbers("top number one forty , bottom number ninety . number two is your knee")
     'top number 140 , bottom number 90 . number is your knee'
+    >>> normalise_spoken_numbers("your temperature is ninety eight . two")
+    'your temperature is 98.2'
     """
     text = _ENUMERATOR.sub(lambda m: m.group(1), text)
     text = _BABY_ASPIRIN.sub("aspirin 81 mg", text)
     text = _RUN.sub(lambda m: _convert_run(m.group(0)), text)
+    text = SPOKEN_POINT.sub(r"\1.\2", text)  # "ninety eight . two" -> 98.2, as inference.spoken_numbers reads it
     text = _HALF.sub("0.5", text)
     text = _IN_A.sub(r"\1 1 \2", text)
     text = _HUNDREDS.sub(r"\g<1>00\g<2>\g<3>00s", text)
