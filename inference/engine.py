@@ -54,9 +54,14 @@ def default_no_repeat_ngram() -> int:
     return int(os.environ.get("SOAP_NO_REPEAT_NGRAM", DEFAULT_NO_REPEAT_NGRAM))
 
 
+def _switched_off(variable: str) -> bool:
+    """Whether an on-by-default rule's environment switch (SOAP_GROUNDED_NUMBERS, ...) is set to off."""
+    return os.environ.get(variable, "1").strip().lower() in ("0", "false", "off", "no")
+
+
 def stated_numbers(dialogue: list[Any] | str) -> frozenset[str] | None:
     """The numbers a note may write for this dialogue (None when SOAP_GROUNDED_NUMBERS=0 turns it off)."""
-    if os.environ.get("SOAP_GROUNDED_NUMBERS", "1").strip().lower() in ("0", "false", "off", "no"):
+    if _switched_off("SOAP_GROUNDED_NUMBERS"):
         return None
     from inference.constrained import dialogue_numbers
     from inference.prompts import format_dialogue
@@ -66,7 +71,7 @@ def stated_numbers(dialogue: list[Any] | str) -> frozenset[str] | None:
 
 def dialogue_findings(dialogue: list[Any] | str) -> str:
     """The findings the note's Objective opens with ("" when none is said or SOAP_DICTATED_FINDINGS=0)."""
-    if os.environ.get("SOAP_DICTATED_FINDINGS", "1").strip().lower() in ("0", "false", "off", "no"):
+    if _switched_off("SOAP_DICTATED_FINDINGS"):
         return ""
     from inference.findings import dictated_findings
 

@@ -143,7 +143,7 @@ def dictated_findings(turns: Iterable[Any] | str, max_chars: int = FINDINGS_MAX_
     """
     if isinstance(turns, str):
         return ""
-    said = [(_speaker(t), _text(t)) for t in turns]
+    said = [(_field(t, "speaker").lower(), _field(t, "text")) for t in turns]
     doctor = any(speaker == "doctor" for speaker, _ in said)
     out: list[str] = []
     seen: set[str] = set()
@@ -178,11 +178,7 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
-def _speaker(turn: Any) -> str:
-    value = turn.get("speaker", "") if isinstance(turn, Mapping) else getattr(turn, "speaker", "")
-    return str(value or "").lower()
-
-
-def _text(turn: Any) -> str:
-    value = turn.get("text", "") if isinstance(turn, Mapping) else getattr(turn, "text", "")
+def _field(turn: Any, name: str) -> str:
+    """A turn's speaker or text, from a Turn object or a {speaker, text} dict."""
+    value = turn.get(name, "") if isinstance(turn, Mapping) else getattr(turn, name, "")
     return str(value or "")

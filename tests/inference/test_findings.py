@@ -124,20 +124,18 @@ def tokenizer(default_model_dir):
     return AutoTokenizer.from_pretrained(str(default_model_dir))
 
 
-def _feed(prefix, rows, text_ids):
-    """Feed each row its next token (one list per row) and return the scores the prefix leaves."""
-    prefix.ids_seen = getattr(prefix, "ids_seen", [[0] for _ in rows])
-    for r, token in enumerate(text_ids):
-        prefix.ids_seen[r].append(token)
-    scores = torch.zeros(len(rows), VOCAB)
-    return prefix(torch.tensor(prefix.ids_seen), scores)
+def _feed(prefix, history, tokens):
+    """Append each row's next token to `history` (one id list per row) and return the scores the prefix leaves."""
+    for row, token in zip(history, tokens, strict=True):
+        row.append(token)
+    return prefix(torch.tensor(history), torch.zeros(len(history), VOCAB))
 
 
 def test_the_objective_opens_with_the_findings_and_closes_right_after(tokenizer):
     findings = dictated_findings(VISIT)
     prefix = FindingsPrefix(tokenizer, VOCAB, [findings, None])  # row 1: a visit with no findings said
-    rows = [0, 1]
-    scores = _feed(prefix, rows, [])  # the first call comes before any generated token
+    rows: list[list[int]] = [[0], [0]]
+    scores = prefix(torch.tensor(rows), torch.zeros(2, VOCAB))  # the first call comes before any generated token
     assert torch.isfinite(scores).all()
     head = tokenizer.encode('{"S": "Knee pain for two weeks.", "O": "', add_special_tokens=False)
     for token in head:  # S is free: nothing is forced before the Objective opens
