@@ -610,6 +610,12 @@ def _closing_mask(tokenizer: Any, vocab_size: int, texts: list[str]) -> torch.Te
 FINDINGS_SECTION = 1  # the Objective
 
 
+def is_findings_text(findings: Any) -> bool:
+    """Whether `findings` can be forced into a JSON string as it is: text with no quote, backslash or control
+    character (what `inference.findings.dictated_findings` writes; the vLLM request check uses this)."""
+    return isinstance(findings, str) and not any(c in '"\\' or ord(c) < 32 or ord(c) == 127 for c in findings)
+
+
 def findings_ids(tokenizer: Any, findings: str | None, vocab_size: int) -> list[int]:
     """The token ids that write `findings` inside a JSON string ([] for none or for text a token cannot write)."""
     if not findings:

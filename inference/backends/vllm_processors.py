@@ -28,7 +28,13 @@ import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
-from inference.constrained import BatchFindingsPrefix, BatchGroundedNumbers, BatchSectionBudget, is_stated_number
+from inference.constrained import (
+    BatchFindingsPrefix,
+    BatchGroundedNumbers,
+    BatchSectionBudget,
+    is_findings_text,
+    is_stated_number,
+)
 
 BUDGETS_KEY = "soap_section_budgets"
 NUMBERS_KEY = "soap_grounded_numbers"
@@ -109,8 +115,10 @@ class FindingsPrefixProcessor(LogitsProcessor):
     @classmethod
     def validate_params(cls, params: Any) -> None:
         findings = (params.extra_args or {}).get(FINDINGS_KEY)
-        if findings is not None and (not isinstance(findings, str) or any(c in findings for c in '"\\\n')):
-            raise ValueError(f"{FINDINGS_KEY} must be note text with no quote, backslash or newline, got {findings!r}")
+        if findings is not None and not is_findings_text(findings):
+            raise ValueError(
+                f"{FINDINGS_KEY} must be note text with no quote, backslash or control character, got {findings!r}"
+            )
 
     def is_argmax_invariant(self) -> bool:
         return False  # it forces tokens, so it changes greedy picks

@@ -237,3 +237,14 @@ def test_the_vllm_rule_forces_exactly_what_the_transformers_one_does(tokenizer):
             ids = torch.cat([ids, torch.tensor([[tokens[step]]])], dim=1)
             live.append(tokens[step])
     assert forced_steps > 10 and batch.forced == single.forced[0] == forced_steps
+
+
+def test_findings_text_is_checked_before_it_reaches_a_vllm_request():
+    """The vLLM request check (FindingsPrefixProcessor.validate_params) refuses text a token cannot be forced
+    to write inside the note's JSON string; every ACI-Bench visit's findings pass it."""
+    from inference.constrained import is_findings_text
+
+    for bad in ('a "quoted" finding.', "back\\slash.", "two\nlines.", "tab\there.", None, 42):
+        assert not is_findings_text(bad), bad
+    for example in load_examples("aci-bench:train") + load_examples("aci-bench:valid"):
+        assert is_findings_text(dictated_findings(example["dialogue"])), example["key"]
